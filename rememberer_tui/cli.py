@@ -1,0 +1,50 @@
+"""The `rememberer` command: one click group; each area's commands live in commands/."""
+
+from __future__ import annotations
+
+import click
+
+from store.events import EventValidationError
+from store.recorder import StoreError
+
+
+class CliError(click.ClickException):
+    """A one-line error for the user, exit status 1."""
+
+
+class Group(click.Group):
+    """Turns the store's and the events' errors into one-line messages and exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (StoreError, EventValidationError) as exc:
+            raise CliError(str(exc)) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rememberer")
+def cli() -> None:
+    """rememberer: an auditable, event-sourced experience memory for LLM agents.
+
+    Every interaction is an immutable event in one SQLite file; every Q-table is rebuilt
+    by replaying them.
+
+    \b
+    Example:
+      rememberer ingest fixtures/traces/webshop_small.jsonl --db demo.db --run demo
+      rememberer qtable --db demo.db --run demo
+    """
+
+
+def _register() -> None:
+    # Each module adds its commands to `cli`; imported here so `rememberer --help` lists all.
+    from rememberer_tui.commands import bench_cmds, events_cmds  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="rememberer")
+

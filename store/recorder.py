@@ -1,0 +1,390 @@
+"""The SQLite recorder: an append-only, hash-chained event log in one file.
+
+Interface (what any backend must offer, see tests/recorder_contract.py):
+`append`, `append_batches`, `read`, `read_stream`, `stream_version`, `max_position`, `tail`.
+
+Streams are named `RUN` (run-level events) or `RUN/EPISODE`; the part before the first
+`/` is the run, stored in its own indexed column so one run replays without a scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import attrs
+import sqlite_utils
+
+from store.events import Event
+from store.mapper import canonical_json, from_row_fields, to_row_fields
+from store.schema import MIGRATIONS
+
+GENESIS_HASH = "0" * 64
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class StoreError(Exception):
+    """Base of the store's errors: each carries a one-line message for the user."""
+
+
+class ConcurrencyConflict(StoreError):
+    def __init__(self, stream: str, expected: int, actual: int):
+        super().__init__(
+            f"stream {stream!r} is at version {actual}, not the expected {expected}: "
+            "another writer appended first"
+        )
+        self.stream, self.expected, self.actual = stream, expected, actual
+
+
+class DuplicateEventId(StoreError):
+    """An event id already in the log arrived with different content or in a different batch."""
+
+
+class NotAnEventStore(StoreError):
+    pass
+
+
+@attrs.frozen
+class Recorded:
+    """An event with its place in the log."""
+
+    position: int
+    stream: str
+    version: int
+    recorded_at: str
+    hash: str
+    event: Event
+
+    @property
+    def run(self) -> str:
+        return run_of(self.stream)
+
+    @property
+    def type(self) -> str:
+        return self.event.TYPE
+
+
+@attrs.frozen
+class StreamBatch:
+    """Events for one stream. `expected_version` None means "wherever the stream is"."""
+
+    stream: str
+    events: Sequence[Event]
+    expected_version: int | None = None
+
+
+def run_of(stream: str) -> str:
+    return stream.split("/", 1)[0]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def chain_hash(prev_hash: str, header: str, payload: str) -> str:
+    """sha256(previous hash || canonical event); the canonical event is header + payload."""
+    return hashlib.sha256(f"{prev_hash}{header}\n{payload}".encode()).hexdigest()
+
+
+def row_header(position: int, stream: str, version: int, type_: str, schema_version: int,
+               event_id: str, recorded_at: str) -> str:
+    return canonical_json([position, stream, version, type_, schema_version, event_id, recorded_at])
+
+
+_SELECT = (
+    "SELECT position, stream, version, type, schema_version, event_id, payload, recorded_at, hash "
+    "FROM events"
+)
+
+
+def _recorded(row: tuple) -> Recorded:
+    position, stream, version, type_, schema_version, event_id, payload, recorded_at, hash_ = row
+    return Recorded(
+        position=position,
+        stream=stream,
+        version=version,
+        recorded_at=recorded_at,
+        hash=hash_,
+        event=from_row_fields(type_, schema_version, payload, event_id),
+    )
+
+
+class SQLiteRecorder:
+    """One connection per recorder; open one per thread or process."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str | None = None,
+        busy_timeout: float = 30.0,
+        clock: Callable[[], str] = utc_now,
+        create: bool = True,
+    ):
+        self.path = Path(path)
+        # NORMAL by default (see README: a power loss may lose the last commits, never
+        # corrupt); REMEMBERER_SYNCHRONOUS=FULL makes every commit survive power loss.
+        synchronous = (synchronous or os.environ.get("REMEMBERER_SYNCHRONOUS", "NORMAL")).upper()
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise StoreError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a database file")
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such database")
+        self.busy_timeout = busy_timeout
+        self.clock = clock
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a writer takes the
+        # write lock before reading the chain head and two writers never interleave.
+        conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise NotAnEventStore(f"{self.path}: not a rememberer database ({exc})") from None
+        if mode.lower() != "wal":
+            conn.close()
+            raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._migrate()
+
+    # ------------------------------------------------------------------ schema
+
+    def _migrate(self) -> None:
+        if not MIGRATIONS.pending(self.db):
+            return
+        # Serialise concurrent first opens: migrations run under the write lock.
+        self._begin_immediate()
+        try:
+            MIGRATIONS.apply(self.db)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _begin_immediate(self) -> None:
+        # busy_timeout makes SQLite wait for the lock; the loop covers the rare cases where
+        # it reports SQLITE_BUSY at once (a WAL recovery in progress, for example).
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"{self.path}: database stayed locked for {self.busy_timeout:g}s") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SQLiteRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, events: Sequence[Event], stream: str, expected_version: int | None) -> list[Recorded]:
+        """Append events to one stream in one transaction; see `append_batches`."""
+        return self.append_batches([StreamBatch(stream, events, expected_version)])
+
+    def append_batches(self, batches: Sequence[StreamBatch]) -> list[Recorded]:
+        """Append several streams' events atomically: all of them or none.
+
+        Raises `ConcurrencyConflict` when a stream is not at its expected version. A batch
+        whose event ids are all already stored (a retry) appends nothing and returns the
+        stored events; a batch with only some of them stored is a `DuplicateEventId`.
+        """
+        prepared = [(b, [(e, *to_row_fields(e)) for e in b.events]) for b in batches]
+        self._begin_immediate()
+        try:
+            result = self._append_locked(prepared)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return result
+
+    def _append_locked(self, prepared: list) -> list[Recorded]:
+        conn = self.conn
+        head = conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        position, prev_hash = head if head else (0, GENESIS_HASH)
+        recorded_at = self.clock()
+        rows: list[tuple] = []
+        result: list[Recorded] = []
+        for batch, items in prepared:
+            existing = self._existing(batch, items)
+            if existing is not None:
+                result.extend(existing)
+                continue
+            version = self.stream_version(batch.stream)
+            if batch.expected_version is not None and version != batch.expected_version:
+                raise ConcurrencyConflict(batch.stream, batch.expected_version, version)
+            run = run_of(batch.stream)
+            for event, type_, schema_version, payload in items:
+                position += 1
+                version += 1
+                header = row_header(position, batch.stream, version, type_, schema_version,
+                                    event.event_id, recorded_at)
+                prev_hash = chain_hash(prev_hash, header, payload)
+                rows.append((position, batch.stream, run, version, event.event_id, type_,
+                             schema_version, payload, recorded_at, prev_hash))
+                result.append(Recorded(position, batch.stream, version, recorded_at, prev_hash, event))
+        if rows:
+            conn.executemany(
+                "INSERT INTO events (position, stream, run, version, event_id, type, schema_version,"
+                " payload, recorded_at, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute(
+                "INSERT INTO chain_head (id, position, hash) VALUES (1, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET position = excluded.position, hash = excluded.hash",
+                (position, prev_hash),
+            )
+        return result
+
+    def _existing(self, batch: StreamBatch, items: list) -> list[Recorded] | None:
+        """The stored events if this batch was appended before (a retry), else None."""
+        ids = [event.event_id for event, *_ in items]
+        if not ids:
+            return None
+        if len(set(ids)) != len(ids):
+            raise DuplicateEventId(f"a batch for stream {batch.stream!r} repeats an event id")
+        found: dict[str, tuple] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start:chunk_start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"{_SELECT} WHERE event_id IN ({marks})", chunk):
+                found[row[5]] = row
+        if not found:
+            return None
+        same = len(found) == len(ids) and all(
+            found[event.event_id][1] == batch.stream
+            and found[event.event_id][3] == type_
+            and found[event.event_id][6] == payload
+            for event, type_, _, payload in items
+        )
+        if not same:
+            first = next(iter(found))
+            raise DuplicateEventId(
+                f"event id {first} is already stored with other content or in another batch"
+            )
+        return [_recorded(found[i]) for i in ids]
+
+    # ------------------------------------------------------------------ reading
+
+    def max_position(self) -> int:
+        row = self.conn.execute("SELECT max(position) FROM events").fetchone()
+        return row[0] or 0
+
+    def stream_version(self, stream: str) -> int:
+        row = self.conn.execute("SELECT max(version) FROM events WHERE stream = ?", (stream,)).fetchone()
+        return row[0] or 0
+
+    def read(self, after: int = 0, limit: int | None = None, *, run: str | None = None,
+             upto: int | None = None) -> Iterator[Recorded]:
+        """Events with position > after (and <= upto), in position order, optionally one run's."""
+        sql, params = f"{_SELECT} WHERE position > ?", [after]
+        if upto is not None:
+            sql += " AND position <= ?"
+            params.append(upto)
+        if run is not None:
+            sql += " AND run = ?"
+            params.append(run)
+        sql += " ORDER BY position"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for row in self.conn.execute(sql, params):
+            yield _recorded(row)
+
+    def read_stream(self, stream: str, after_version: int = 0) -> list[Recorded]:
+        rows = self.conn.execute(
+            f"{_SELECT} WHERE stream = ? AND version > ? ORDER BY version", (stream, after_version)
+        )
+        return [_recorded(row) for row in rows]
+
+    def runs(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT run FROM events ORDER BY run")]
+
+    def tail(self, after: int = 0, *, poll_interval: float = 0.05, run: str | None = None,
+             stop: Callable[[], bool] = lambda: False, batch: int = 1000) -> Iterator[Recorded]:
+        """Yield events after `after` as they are appended, by this or other processes.
+
+        Polls `PRAGMA data_version`, which changes only when another connection commits,
+        so an idle tail costs one cheap query per interval. Ends when `stop()` is true.
+        """
+        last = after
+        seen_version = None
+        while not stop():
+            data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            if data_version != seen_version or seen_version is None:
+                seen_version = data_version
+                while True:
+                    got = list(self.read(last, batch, run=run))
+                    for recorded in got:
+                        last = recorded.position
+                        yield recorded
+                    if len(got) < batch:
+                        break
+                continue
+            time.sleep(poll_interval)
+
+    def chain_head(self) -> tuple[int, str]:
+        """The checkpoint (last position, last hash) kept beside the rows."""
+        row = self.conn.execute("SELECT position, hash FROM chain_head WHERE id = 1").fetchone()
+        return row if row else (0, GENESIS_HASH)
+
+    def raw_rows(self, after: int = 0) -> Iterator[tuple]:
+        """Rows as stored, undecoded: for `verify`, which must not trust the mapper."""
+        yield from self.conn.execute(
+            "SELECT position, stream, version, type, schema_version, event_id, payload, recorded_at, hash "
+            "FROM events WHERE position > ? ORDER BY position",
+            (after,),
+        )
+
+
+def dumps_event(recorded: Recorded) -> str:
+    """One JSON line for `rememberer log --json`."""
+    type_, schema_version, payload = to_row_fields(recorded.event)
+    return canonical_json({
+        "position": recorded.position,
+        "stream": recorded.stream,
+        "version": recorded.version,
+        "type": type_,
+        "schema_version": schema_version,
+        "event_id": recorded.event.event_id,
+        "recorded_at": recorded.recorded_at,
+        "hash": recorded.hash,
+        "payload": json.loads(payload),
+    })
+
+
+def open_recorder(path: str | Path, **kwargs) -> SQLiteRecorder:
+    return SQLiteRecorder(path, **kwargs)
+
+
+def iter_batches(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

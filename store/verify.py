@@ -1,0 +1,65 @@
+"""Recompute the hash chain and compare it with the checkpoint: is the log intact?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from store.recorder import GENESIS_HASH, SQLiteRecorder, chain_hash, row_header
+
+
+@attrs.frozen
+class VerifyResult:
+    ok: bool
+    events: int
+    head_position: int
+    head_hash: str
+    bad_position: int | None = None
+    problem: str = ""
+
+    def message(self) -> str:
+        if self.ok:
+            return f"ok: {self.events} events, chain head {self.head_position} {self.head_hash}"
+        return f"FAILED at position {self.bad_position}: {self.problem}"
+
+
+def verify(recorder: SQLiteRecorder, *, expect: tuple[int, str] | None = None,
+           progress: Callable[[int], None] | None = None) -> VerifyResult:
+    """Walk every row in position order; the first row whose position, hash or link is
+    wrong is reported. `expect` is an outside checkpoint (position, hash) to compare to,
+    on top of the one stored beside the rows."""
+    stored_cp = recorder.chain_head()
+    checkpoints = [("stored checkpoint", stored_cp)] + ([("given checkpoint", expect)] if expect else [])
+    wanted = {cp[0] for _, cp in checkpoints}
+    hash_at = {0: GENESIS_HASH}
+    prev_hash, expected_position, count = GENESIS_HASH, 1, 0
+    for row in recorder.raw_rows():
+        position, stream, version, type_, schema_version, event_id, payload, recorded_at, hash_ = row
+        if position != expected_position:
+            return VerifyResult(False, count, expected_position - 1, prev_hash, expected_position,
+                                f"event {expected_position} is missing (next stored is {position})")
+        computed = chain_hash(prev_hash, row_header(position, stream, version, type_, schema_version,
+                                                    event_id, recorded_at), payload)
+        if computed != hash_:
+            return VerifyResult(False, count, position - 1, prev_hash, position,
+                                "stored hash does not match the event's content: the row was altered")
+        prev_hash, expected_position, count = hash_, position + 1, count + 1
+        if position in wanted:
+            hash_at[position] = hash_
+        if progress is not None and count % 10000 == 0:
+            progress(count)
+    last = expected_position - 1
+    for source, (cp_position, cp_hash) in checkpoints:
+        if cp_position > last:
+            return VerifyResult(False, count, last, prev_hash, last + 1,
+                                f"the log ends at {last} but the {source} says {cp_position}: "
+                                "the tail was truncated")
+        if hash_at[cp_position] != cp_hash:
+            return VerifyResult(False, count, last, prev_hash, cp_position,
+                                f"the hash at {cp_position} differs from the {source}: the log was rewritten")
+    if stored_cp[0] < last:
+        return VerifyResult(False, count, last, prev_hash, stored_cp[0] + 1,
+                            f"events after {stored_cp[0]} were written outside rememberer "
+                            "(the stored checkpoint does not cover them)")
+    return VerifyResult(True, count, last, prev_hash)
