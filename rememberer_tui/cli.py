@@ -40,6 +40,11 @@ def cli() -> None:
 def _register() -> None:
     # Each module adds its commands to `cli`; imported here so `rememberer --help` lists all.
     from rememberer_tui.commands import bench_cmds, events_cmds  # noqa: F401
+    from rememberer_tui.commands import pool_cmds  # noqa: F401
+    from rememberer_tui.commands import retrieve_cmds  # noqa: F401
+    from rememberer_tui.commands import tui_cmds  # noqa: F401
+    from rememberer_tui.commands import replay_cmds  # noqa: F401
+    from rememberer_tui.commands import run_cmds  # noqa: F401
 
 
 _register()

@@ -1,7 +1,8 @@
 """The experience memory as the fold builds it: records keyed by (task, observation).
 
-The fold (replay/fold.py) owns one `Memory` and updates it in place, event by event; nobody
-else mutates it. Anything here is derived: it can always be rebuilt from the log.
+The fold (replay/fold.py) owns the records (`FoldState.records`) and updates them in place,
+event by event; nobody else mutates them. Anything here is derived: it can always be
+rebuilt from the log.
 """
 
 from __future__ import annotations
@@ -51,4 +52,8 @@ class Record:
 
     def value(self) -> float:
         """V(s): the largest Q among the recorded actions; 0 for none (SPEC section 3)."""
-        return max((a.q for a in self.actions.values()), default=0.0)
+        best = None
+        for stats in self.actions.values():  # a plain loop: the fold calls this per update
+            if best is None or stats.q > best:
+                best = stats.q
+        return 0.0 if best is None else best

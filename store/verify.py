@@ -28,7 +28,14 @@ def verify(recorder: SQLiteRecorder, *, expect: tuple[int, str] | None = None,
            progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Walk every row in position order; the first row whose position, hash or link is
     wrong is reported. `expect` is an outside checkpoint (position, hash) to compare to,
-    on top of the one stored beside the rows."""
+    on top of the one stored beside the rows. Reads one snapshot, so appends committed
+    meanwhile by other writers are neither half-seen nor reported."""
+    with recorder.snapshot():
+        return _verify(recorder, expect, progress)
+
+
+def _verify(recorder: SQLiteRecorder, expect: tuple[int, str] | None,
+            progress: Callable[[int], None] | None) -> VerifyResult:
     stored_cp = recorder.chain_head()
     checkpoints = [("stored checkpoint", stored_cp)] + ([("given checkpoint", expect)] if expect else [])
     wanted = {cp[0] for _, cp in checkpoints}

@@ -15,6 +15,10 @@ from rememberer_tui.cli import cli
 
 # name -> "module:function"; each function takes keyword options and returns a dict.
 BENCHMARKS: dict[str, str] = {
+    "append": "store.benchmarks:bench_append",
+    "read": "store.benchmarks:bench_read",
+    "retrieval": "replay.retrieval_benchmarks:bench_retrieval",
+    "replay": "replay.benchmarks:bench_replay",
 }
 
 

@@ -1,0 +1,111 @@
+"""`rememberer import-pool` / `export-pool`: the reference implementation's YAML pools in
+and out of a run (the format and its safety rules live in replay/pools.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rememberer_tui.cli import CliError, cli
+from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
+from rememberer_tui.options import db_option, pop_rl_options, rl_options, run_option
+from replay.pools import FORMATS, PoolFormatError, export_pool, load_pool
+from replay.projection import replay_run
+from store.events import PoolImported, RLConfig, RunStarted
+from store.recorder import SQLiteRecorder
+
+format_option = click.option(
+    "--format", "format_", type=click.Choice(FORMATS), default=None,
+    help="The pool's format (default: told from the content, else the .wq.yaml/.q.yaml suffix).",
+)
+
+
+@cli.command("import-pool")
+@click.argument("pool", type=click.Path(dir_okay=False, path_type=Path))
+@db_option(exists=False)
+@run_option(required=True)
+@format_option
+@rl_options
+def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) -> None:
+    """Seed a run with a reference POOL (YAML of OpenDFM/Rememberer's history-pools).
+
+    Only !!python/tuple is accepted; any other !!python/... tag is refused, never
+    executed. Appends, in one transaction, the run's RunStarted if the run is new (with
+    the RL options given) and one PoolImported event. The event id comes from the run
+    and the file's sha256, so importing the same file into a run again appends nothing.
+
+    \b
+    Example:
+      rememberer import-pool init_pool.wq.yaml --db demo.db --run shop
+      rememberer import-pool annotated_pool-auto.q.yaml --db demo.db --run wiki --gamma 0.9
+    """
+    given = pop_rl_options(kwargs)
+    config = RLConfig(**given)
+    try:
+        event = load_pool(pool, format_, run=run)
+    except PoolFormatError as exc:
+        raise CliError(str(exc)) from None
+    with SQLiteRecorder(db) as recorder:
+        stream = recorder.read_stream(run)
+        started = find_run_started(recorder, run)
+        events = [event]
+        if started is None:
+            events.insert(0, RunStarted(run, rl=config, environment=event.format, policy="imported pool",
+                                        options={"pool": event.source}))
+        else:
+            check_same_config(run, started.rl, given)
+        before = next((r for r in stream if r.event.event_id == event.event_id), None)
+        if before is not None:
+            click.echo(f"nothing new: {pool} was already imported into run {run!r} "
+                       f"(position {before.position})")
+            return
+        recorded = recorder.append(events, run, expected_version=len(stream))
+    click.echo(f"imported {len(event.records)} {event.format} records from {pool} into run {run!r} "
+               f"(position {recorded[-1].position})")
+
+
+def _run_format(recorder: SQLiteRecorder, run: str, at: int | None) -> str:
+    """The format of the run's imported pools, else of its environment."""
+    stream = [r for r in recorder.read_stream(run) if at is None or r.position <= at]
+    formats = {r.event.format for r in stream if isinstance(r.event, PoolImported)}
+    if not formats and stream and isinstance(stream[0].event, RunStarted):
+        formats = {stream[0].event.environment} & set(FORMATS)
+    if len(formats) != 1:
+        raise CliError(f"cannot tell run {run!r}'s pool format; pass --format webshop|wikihow")
+    return formats.pop()
+
+
+@cli.command("export-pool")
+@db_option()
+@run_option(required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="The YAML file to write ('-' for standard output).")
+@click.option("--at", type=click.IntRange(min=0), default=None,
+              help="Export the memory as of this log position (default: the end).")
+@format_option
+def export_pool_cmd(db: str, run: str, out: str, at: int | None, format_: str | None) -> None:
+    """Replay a run and write its memory as a reference pool (YAML, keys as !!python/tuple).
+
+    Imported records keep their original keys and ids; records learned since get keys
+    composed back from their task and observation and the next free ids. The reference
+    implementation loads the file as it loads its own pools.
+
+    \b
+    Example:
+      rememberer export-pool --db demo.db --run shop --out shop.wq.yaml
+      rememberer export-pool --db demo.db --run wiki --out - --at 120
+    """
+    with SQLiteRecorder(db, create=False) as recorder:
+        state = replay_run(recorder, run, upto=at)
+        format_ = format_ or _run_format(recorder, run, at)
+    try:
+        if out == "-":
+            export_pool(state.records.values(), click.get_text_stream("stdout"), format_)
+            return
+        count = export_pool(state.records.values(), out, format_)
+    except PoolFormatError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{out}: {exc.strerror}") from None
+    click.echo(f"exported {count} records of run {run!r} to {out}")

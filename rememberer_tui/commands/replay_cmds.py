@@ -1,0 +1,242 @@
+"""Commands that rebuild Q-tables from the log: qtable, diff, snapshot.
+
+They only read the events. A what-if replay (RL options on the command line) folds the
+same events under another config and writes nothing; `snapshot` writes only to the
+disposable snapshots table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rememberer_tui.cli import CliError, cli
+from rememberer_tui.commands.events_cmds import config_summary
+from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options, run_option
+from rememberer_tui.progress import progress
+from replay import snapshots
+from replay.diff import TableDiff, diff_rows
+from replay.fold import FoldState, qtable_rows
+from replay.projection import (
+    DEFAULT_SNAPSHOT_EVERY,
+    ReplayStats,
+    qtable_json,
+    replay_run,
+    resolve_run,
+    run_config,
+    run_length,
+    write_snapshots,
+)
+from store.events import RLConfig
+from store.recorder import SQLiteRecorder
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _what_if(base: RLConfig, overrides: dict) -> RLConfig:
+    """The run's config with the RL options given on the command line changed."""
+    return attrs.evolve(base, **overrides) if overrides else base
+
+
+def _changes(base: RLConfig, config: RLConfig) -> str:
+    changed = [f"{k} {getattr(base, k)} -> {v}" for k, v in config.to_dict().items() if getattr(base, k) != v]
+    return f" (what-if: {', '.join(changed)})" if changed else ""
+
+
+def _one_line(text: str) -> Text:
+    # Text, not markup: the square brackets of WebShop observations stay as they are.
+    return Text(" / ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+TEXT_COLUMNS = {"task": 2, "observation": 3, "action": 2, "run": 1, "config": 4}
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    """One line per row: texts share the width left by the numbers and end in an ellipsis."""
+    table = Table(title=title, expand=True)
+    for name in columns:
+        table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=TEXT_COLUMNS.get(name))
+    return table
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+@cli.command()
+@db_option()
+@run_option()
+@click.option("--at", "at", type=int, default=None,
+              help="Rebuild the table as of this log position: the first AT events (default: all).")
+@json_option
+@click.option("--no-snapshots", is_flag=True, help="Fold from the first event even where snapshots exist.")
+@rl_options
+def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots: bool, **kwargs) -> None:
+    """Rebuild a run's Q-table by replaying its events and print it.
+
+    With RL options the same events are replayed under a what-if config (nothing is
+    written). --json prints the export of SPEC section 6: a JSON array of {"task",
+    "observation", "action", "q", "visits", "mean_reward"} sorted by (task, observation,
+    action), the same bytes every time.
+
+    \b
+    Example:
+      rememberer qtable --db demo.db --run demo
+      rememberer qtable --db demo.db --run demo --at 120 --gamma 0.9 --json
+    """
+    with SQLiteRecorder(db) as recorder:
+        run = resolve_run(recorder, run)
+        base = run_config(recorder, run)
+        config = _what_if(base, pop_rl_options(kwargs))
+        stats = ReplayStats()
+        state = replay_run(recorder, run, upto=at, config=config, use_snapshots=not no_snapshots,
+                           report=_warn, stats=stats)
+        position = at if at is not None else recorder.max_position()
+    if as_json:
+        click.echo(qtable_json(state))
+        return
+    _print_table(state)
+    actions = sum(len(r.actions) for r in state.records.values())
+    start = f", from the snapshot at {stats.snapshot_position}" if stats.snapshot_position else ""
+    click.echo(f"{len(state.records)} records, {actions} actions; run {run!r} as of position {position}"
+               f"{start}; {config_summary(config)}{_changes(base, config)}")
+
+
+def _print_table(state: FoldState) -> None:
+    table = _table("task", "observation", "action", "Q", "visits", "mean reward")
+    for row in qtable_rows(state):
+        table.add_row(_one_line(row["task"]), _one_line(row["observation"]), _one_line(row["action"]),
+                      _number(row["q"]), str(row["visits"]), _number(row["mean_reward"]))
+    Console().print(table)
+
+
+@cli.command()
+@db_option()
+@run_option()
+@click.option("--at", "at", type=int, default=None,
+              help="Side A: the table as of this position (default: the end of the log), "
+                   "under the run's own config.")
+@click.option("--against", "against", type=int, default=None,
+              help="Side B: the table as of this position (default: the same as --at).")
+@json_option
+@rl_options
+def diff(db: str, run: str | None, at: int | None, against: int | None, as_json: bool, **kwargs) -> None:
+    """Compare two Q-tables of a run: side A against side B.
+
+    Side A is the run's table as of --at under the run's own config. Side B is the table
+    as of --against (default: --at) under the run's config with the RL options given
+    here changed (a what-if replay; nothing is written). Give --against, RL options, or
+    both. Prints the records added and removed, then every action added, removed or
+    changed with its Q delta (B - A; an absent action counts as Q 0), largest |delta| first.
+
+    \b
+    Example:
+      rememberer diff --db demo.db --run demo --at 100 --against 200
+      rememberer diff --db demo.db --run demo --at 200 --gamma 0.5 --json
+    """
+    overrides = pop_rl_options(kwargs)
+    with SQLiteRecorder(db) as recorder:
+        run = resolve_run(recorder, run)
+        base = run_config(recorder, run)
+        config = _what_if(base, overrides)
+        end = recorder.max_position()
+        position_a = at if at is not None else end
+        position_b = against if against is not None else position_a
+        if position_a == position_b and config == base:
+            raise CliError("nothing to compare: give --against POSITION, or RL options that differ "
+                           "from the run's config")
+        state_a = replay_run(recorder, run, upto=position_a, config=base, report=_warn)
+        rows_a = qtable_rows(state_a)
+        state_b = replay_run(recorder, run, upto=position_b, config=config, report=_warn)
+        result = diff_rows(rows_a, qtable_rows(state_b))
+    sides = {"a": {"position": position_a, "config": base.to_dict()},
+             "b": {"position": position_b, "config": config.to_dict()}}
+    if as_json:
+        click.echo(json.dumps({**sides, **result.to_dict()}, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"A: run {run!r} as of position {position_a}; {config_summary(base)}")
+    click.echo(f"B: run {run!r} as of position {position_b}; {config_summary(config)}{_changes(base, config)}")
+    _print_diff(result)
+
+
+def _print_diff(result: TableDiff) -> None:
+    console = Console()
+    for label, keys in (("records added", result.records_added), ("records removed", result.records_removed)):
+        if keys:
+            table = _table("task", "observation", title=f"{label} ({len(keys)})")
+            for task, observation in keys:
+                table.add_row(_one_line(task), _one_line(observation))
+            console.print(table)
+    if result.actions:
+        table = _table("", "task", "observation", "action", "Q A", "Q B", "delta", "visits A", "visits B",
+                       title="actions, largest |delta| first")
+        for change in result.actions:
+            table.add_row(change.status, _one_line(change.task), _one_line(change.observation),
+                          _one_line(change.action), _number(change.q_a), _number(change.q_b),
+                          f"{change.delta:+.6g}", _number(change.visits_a), _number(change.visits_b))
+        console.print(table)
+    click.echo(f"records: {len(result.records_added)} added, {len(result.records_removed)} removed; "
+               f"actions: {result.count('added')} added, {result.count('removed')} removed, "
+               f"{result.count('changed')} changed, {result.unchanged} unchanged")
+
+
+@cli.command()
+@db_option()
+@run_option()
+@click.option("--every", type=int, default=DEFAULT_SNAPSHOT_EVERY, show_default=True,
+              help="Save the fold state after every N events of the run (and at its end).")
+@click.option("--drop", is_flag=True,
+              help="Delete snapshots instead: the run's if --run is given, else every run's.")
+@click.option("--list", "show", is_flag=True, help="List the stored snapshots instead.")
+@rl_options
+def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwargs) -> None:
+    """Save fold states along a run so that qtable and diff need not replay from the start.
+
+    Snapshots are derived and disposable: they live in their own table, never in the event
+    log, are used only for the same run, RL config and fold code version, and are ignored
+    (with a warning) if their content no longer matches its hash. Dropping them changes
+    no result, only the time a replay takes. RL options save snapshots for that what-if
+    config instead of the run's own.
+
+    \b
+    Example:
+      rememberer snapshot --db demo.db --run demo --every 50000
+      rememberer snapshot --db demo.db --list
+      rememberer snapshot --db demo.db --drop
+    """
+    overrides = pop_rl_options(kwargs)
+    with SQLiteRecorder(db) as recorder:
+        if drop:
+            count = snapshots.drop(recorder, run)
+            click.echo(f"dropped {count} snapshot{'s' if count != 1 else ''}")
+            return
+        if show:
+            _print_snapshots(snapshots.listing(recorder, run))
+            return
+        run = resolve_run(recorder, run)
+        config = _what_if(run_config(recorder, run), overrides)
+        with progress(f"folding run {run}", run_length(recorder, run)) as advance:
+            saved = write_snapshots(recorder, run, every=every, config=config, progress=advance)
+    where = f" at positions {', '.join(map(str, saved))}" if len(saved) <= 10 else \
+        f" from position {saved[0]} to {saved[-1]}"
+    click.echo(f"saved {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r}"
+               f"{where if saved else ''}; {config_summary(config)}")
+
+
+def _print_snapshots(rows: list[snapshots.Snapshot]) -> None:
+    if not rows:
+        click.echo("no snapshots")
+        return
+    table = _table("run", "position", "records", "bytes", "config", "fold version")
+    for row in rows:
+        config = RLConfig.from_dict(json.loads(row.config)["rl"])
+        table.add_row(Text(row.run), str(row.position), str(row.records), str(row.size),
+                      Text(config_summary(config)), str(row.fold_version))
+    Console().print(table)

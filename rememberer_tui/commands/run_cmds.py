@@ -1,0 +1,189 @@
+"""`rememberer run`: train and test a REMEMBERER agent on a task set, recording everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rememberer_tui.agent.memory import LiveMemory
+from rememberer_tui.agent.policies import LlmPolicy, OfflinePolicy
+from rememberer_tui.agent.protocol import Plan, run_plan
+from rememberer_tui.agent.session import Session
+from rememberer_tui.agent.tasks import TaskSpecError, parse_tasks
+from rememberer_tui.cli import CliError, cli
+from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
+from rememberer_tui.envs.base import EnvError
+from rememberer_tui.envs.registry import list_envs, make_env
+from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options
+from rememberer_tui.progress import progress
+from replay.embeddings import Embedder
+from replay.exemplars import ExemplarOptions
+from replay.matchers.config import MatcherConfig, MatcherConfigError
+from replay.metrics import epoch_table
+from replay.projection import replay_run
+from store.events import RLConfig, RunStarted
+from store.recorder import SQLiteRecorder
+
+LLM_KINDS = ("openai", "offline", "replay")
+
+
+def env_format(env_name: str) -> str:
+    return "webshop" if env_name.startswith("webshop") else "generic"
+
+
+def parse_matcher(text: str | None, env_name: str) -> MatcherConfig:
+    """`name=weight,name=weight` (e.g. `embedding=0.5,webshop-page=0.5`), default per env."""
+    if not text:
+        return MatcherConfig.preset(env_format(env_name))
+    terms = []
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            terms.append((name.strip(), float(weight)))
+        except ValueError:
+            raise CliError(f"--matcher: {part!r} must be NAME=WEIGHT") from None
+    return MatcherConfig(tuple(terms))
+
+
+def make_policy(llm: str, *, model: str, base_url: str | None, from_run: str | None, db: str):
+    if llm == "offline":
+        return OfflinePolicy()
+    from rememberer_tui.llm.client import LlmClient, LlmConfig  # imports openai: only when asked
+    if llm == "replay":
+        from rememberer_tui.llm.replayed import ReplayedLlm
+        if not from_run:
+            raise CliError("--llm replay needs --from-run NAME (the run whose exchanges answer)")
+        return LlmPolicy(ReplayedLlm.from_store(db, from_run), model=f"replay:{from_run}")
+    return LlmPolicy(LlmClient(LlmConfig(model=model, base_url=base_url)), model=model)
+
+
+def print_table(rows: list, console: Console) -> None:
+    table = Table("epoch", "split", "episodes", "average reward", "success rate", header_style="bold")
+    for row in rows:
+        table.add_row(str(row.epoch), row.split, str(row.episodes), f"{row.average_reward:.3f}",
+                      f"{row.success_rate:.1%}")
+    console.print(table)
+
+
+@cli.command()
+@click.option("--env", "env_name", default="webshop-mini", show_default=True,
+              help=f"The environment: {', '.join(list(list_envs())[:3])} or gym:<id>.")
+@db_option(exists=False)
+@click.option("--run", required=True, help="The run's name (a new one, or an interrupted one with --resume).")
+@click.option("--llm", type=click.Choice(LLM_KINDS), default=None,
+              help="openai: any OpenAI-compatible server; offline: a seeded heuristic, NOT an LLM; "
+                   "replay: answers recorded in --from-run. Default: openai when --base-url or "
+                   "OPENAI_API_KEY is set, else offline.")
+@click.option("--base-url", default=None, help="The server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp).")
+@click.option("--model", default="gpt-3.5-turbo", show_default=True, help="The model name the server knows.")
+@click.option("--from-run", default=None, help="With --llm replay: the run whose recorded exchanges answer.")
+@click.option("--train-tasks", default="0:10", show_default=True,
+              help="Training tasks: a range A:B of task indices of the train split, or task ids a,b,c.")
+@click.option("--test-tasks", default="0:10", show_default=True, help="Test tasks, the same way, from the test split.")
+@click.option("--epochs", type=click.IntRange(1), default=3, show_default=True, help="Passes over the training tasks.")
+@click.option("--max-steps", type=click.IntRange(1), default=15, show_default=True, help="Step budget per episode.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds exploration and exemplar randomness.")
+@rl_options
+@click.option("--matcher", default=None,
+              help="Similarity terms NAME=WEIGHT,... (embedding, lcs, fuzzy, webshop-page, "
+                   "wikihow-instruction; weights sum to 1). Default per environment.")
+@click.option("--similarity", type=click.Choice(["combined", "task-only", "observation-only"]),
+              default="combined", show_default=True, help="Ablation: use only the task or observation terms.")
+@click.option("--top", type=click.IntRange(1), default=2, show_default=True, help="Exemplars retrieved per step.")
+@click.option("--no-random-exemplars", is_flag=True, help="Ablation: no random encouraged/discouraged fallbacks.")
+@click.option("--no-discouraged", is_flag=True, help="Ablation: show no discouraged actions.")
+@click.option("--static-exemplars", is_flag=True, help="Baseline: fixed exemplars, the memory unused.")
+@click.option("--no-memory", is_flag=True, help="Baseline: no memory at all (the LLM or policy alone).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its log.")
+@json_option
+def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None, model: str,
+        from_run: str | None, train_tasks: str, test_tasks: str, epochs: int, max_steps: int, seed: int,
+        matcher: str | None, similarity: str, top: int, no_random_exemplars: bool, no_discouraged: bool,
+        static_exemplars: bool, no_memory: bool, resume: bool, as_json: bool, **kwargs) -> None:
+    """Train a REMEMBERER agent on training tasks and test it on test tasks.
+
+    Every step retrieves experiences from the memory, builds the prompt, asks the policy,
+    acts, and appends everything to the log (retrieval, LLM exchanges, transition); the
+    memory learns through the same fold replay uses. Test episodes use the memory frozen.
+    Prints average reward and success rate per epoch, train and test. Ctrl-C stops after
+    the current step with everything recorded; --resume continues.
+
+    \b
+    Example:
+      rememberer run --env webshop-mini --db demo.db --run offline-1 --llm offline --epochs 3
+      rememberer run --env webshop-mini --db demo.db --run gpt --base-url http://127.0.0.1:8000/v1 --model qwen
+      rememberer run --db demo.db --run again --llm replay --from-run gpt
+    """
+    given = pop_rl_options(kwargs)
+    if llm is None:
+        llm = "openai" if base_url or os.environ.get("OPENAI_API_KEY") else "offline"
+    try:
+        env = make_env(env_name, max_steps=max_steps)
+        plan = Plan(parse_tasks(train_tasks, env, "train"), parse_tasks(test_tasks, env, "test"), epochs)
+        matcher_config = parse_matcher(matcher, env_name).ablate(similarity)
+        config = RLConfig(**given)
+    except (EnvError, TaskSpecError, MatcherConfigError) as exc:
+        raise CliError(str(exc)) from None
+    memory_mode = "none" if no_memory else "static" if static_exemplars else "memory"
+    options = ExemplarOptions(format=env_format(env_name), top=top, random_actions=not no_random_exemplars,
+                              discouraged=not no_discouraged, memory=memory_mode)
+    policy = make_policy(llm, model=model, base_url=base_url, from_run=from_run, db=db)
+    console = Console(stderr=True)
+    with SQLiteRecorder(db) as recorder:
+        started = find_run_started(recorder, run)
+        if started is not None and not resume:
+            raise CliError(f"run {run!r} already exists in {db}: use --resume to continue it, or another --run")
+        if started is None:
+            recorder.append([RunStarted(
+                run, rl=config, matcher=matcher_config.to_dict(),
+                models={"policy": policy.model, "embedding": matcher_config.models},
+                environment=env_name, policy=policy.name, seed=seed,
+                options={"train_tasks": train_tasks, "test_tasks": test_tasks, "epochs": epochs,
+                         "max_steps": max_steps, "llm": llm, "base_url": base_url or "", "memory": memory_mode,
+                         "top": top, "similarity": similarity, "random_exemplars": not no_random_exemplars,
+                         "discouraged": not no_discouraged})], run, 0)
+        else:
+            check_same_config(run, started.rl, given)
+            config, seed = started.rl, started.seed
+        memory = None
+        if memory_mode != "none":
+            built = matcher_config.build(lambda m: Embedder(m, db=recorder.db))
+            state = replay_run(recorder, run, config=config) if started is not None else None
+            memory = LiveMemory(config, built, options, seed, state=state)
+        stopping = {"now": False}
+
+        def request_stop(signum, frame) -> None:
+            stopping["now"] = True
+            console.print("[yellow]stopping after the current step...[/]")
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        total = len(plan.episodes())
+        try:
+            with progress(f"run {run}", total) as advance:
+                done = {"n": 0}
+
+                def step_done(result) -> None:
+                    done["n"] += 1
+                    advance(done["n"])
+
+                session = Session(recorder, run, env, policy, memory, seed=seed, max_steps=max_steps,
+                                  stop=lambda: stopping["now"])
+                run_plan(session, plan, resume=resume, on_episode=step_done)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            env.close()
+        rows = epoch_table(recorder.read(run=run))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        label = "offline policy (not an LLM)" if llm == "offline" else f"{llm}: {policy.model}"
+        Console().print(f"run [bold]{run}[/] on {env_name}, {label}, memory: {memory_mode}")
+        print_table(rows, Console())
+    if stopping["now"]:
+        click.echo(f"interrupted: continue with `rememberer run --db {db} --run {run} --resume ...`", err=True)
+        raise SystemExit(130)

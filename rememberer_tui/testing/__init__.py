@@ -1,0 +1,1 @@
+"""Helpers shipped for users' own tests (no network, no real LLM)."""

@@ -1,0 +1,1 @@
+"""Rendering helpers shared by the screens."""

@@ -1,0 +1,148 @@
+"""A run's Q-table rebuilt from the log: as of any position, under its own or a what-if config.
+
+Replay only reads. It starts from the newest intact snapshot at or before the target
+position (replay/snapshots.py) when one exists for the same config, and folds the rest of
+the run's events in position order; writing snapshots is a separate, explicit act.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import attrs
+
+from replay import snapshots
+from replay.fold import FoldState, apply, initial_state, qtable_rows
+from replay.similarity import Similarity
+from store.events import RLConfig, RunStarted
+from store.recorder import SQLiteRecorder, StoreError
+
+Report = Callable[[str], None]
+DEFAULT_SNAPSHOT_EVERY = 100_000
+
+
+class ReplayError(StoreError):
+    """A replay that cannot be done as asked (unknown run, position beyond the log)."""
+
+
+@attrs.define
+class ReplayStats:
+    """What a replay did, for callers that show it and tests that check it."""
+
+    snapshot_position: int | None = None
+    events_folded: int = 0
+
+
+def _runs_hint(recorder: SQLiteRecorder) -> str:
+    runs = recorder.runs()
+    return f"runs: {', '.join(runs)}" if runs else "the database holds no runs"
+
+
+def resolve_run(recorder: SQLiteRecorder, run: str | None) -> str:
+    """`run` itself, or the only run in the database when `run` is None."""
+    if run is not None:
+        return run
+    runs = recorder.runs()
+    if len(runs) == 1:
+        return runs[0]
+    raise ReplayError("give --run: " + _runs_hint(recorder))
+
+
+def run_started(recorder: SQLiteRecorder, run: str) -> RunStarted:
+    first = next(iter(recorder.read_stream(run)), None)
+    if first is None or not isinstance(first.event, RunStarted):
+        raise ReplayError(f"no run {run!r}; {_runs_hint(recorder)}")
+    return first.event
+
+
+def run_config(recorder: SQLiteRecorder, run: str) -> RLConfig:
+    """The RL config the run was started with (its RunStarted)."""
+    return run_started(recorder, run).rl
+
+
+def run_length(recorder: SQLiteRecorder, run: str) -> int:
+    """How many events the run has (for progress bars)."""
+    return recorder.conn.execute("SELECT count(*) FROM events WHERE run = ?", (run,)).fetchone()[0]
+
+
+def check_position(recorder: SQLiteRecorder, upto: int | None) -> None:
+    if upto is None:
+        return
+    last = recorder.max_position()
+    if upto < 0 or upto > last:
+        raise ReplayError(f"position {upto} is outside the log (positions 0 to {last})")
+
+
+def snapshot_key(config: RLConfig, similarity: Similarity | None) -> str | None:
+    """The config hash snapshots are filed under; None when they cannot be trusted
+    (a custom similarity deciding evictions, whose identity we cannot name)."""
+    if config.item_capacity is not None and similarity is not None:
+        return None
+    return snapshots.config_hash(config)
+
+
+def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
+               config: RLConfig | None = None, trail: bool = False, use_snapshots: bool = True,
+               similarity: Similarity | None = None, report: Report | None = None,
+               stats: ReplayStats | None = None) -> FoldState:
+    """Fold `run`'s events with position <= `upto` (all when None) under `config` (the
+    run's own when None). An episode still open at `upto` contributes only the updates
+    already applied by then. Writes nothing.
+
+    A trail needs every update from the start, so `trail=True` never uses snapshots.
+    """
+    config = config if config is not None else run_config(recorder, run)
+    check_position(recorder, upto)
+    stats = stats if stats is not None else ReplayStats()
+    state = None
+    key = snapshot_key(config, similarity)
+    if use_snapshots and not trail and key is not None:
+        found = snapshots.latest(recorder, run, key, upto, report)
+        if found is not None:
+            state = FoldState.from_json(found.state_json, similarity=similarity)
+            stats.snapshot_position = found.position
+    if state is None:
+        state = initial_state(config, similarity=similarity, trail=trail)
+    for recorded in recorder.read(state.position, run=run, upto=upto):
+        state = apply(recorded, state)
+        stats.events_folded += 1
+    return state
+
+
+def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_SNAPSHOT_EVERY,
+                    config: RLConfig | None = None,
+                    progress: Callable[[int], None] | None = None) -> list[int]:
+    """Fold `run` from its first event (never trusting older snapshots) and save the state
+    after every `every` events of the run and at its end; return the positions saved."""
+    if every < 1:
+        raise ReplayError(f"--every must be at least 1, got {every}")
+    config = config if config is not None else run_config(recorder, run)
+    key = snapshots.config_hash(config)
+    identity = snapshots.config_identity(config)
+    snapshots.ensure_table(recorder)
+    state = initial_state(config)
+    saved: list[int] = []
+    done = 0
+    while True:
+        # Each stretch is read to its end before the save: a read left open pins this
+        # connection to the log as it was, and a save made then fails as soon as a live
+        # session has appended since (SQLITE_BUSY_SNAPSHOT).
+        last = None
+        for last in recorder.read(state.position, every, run=run):
+            state = apply(last, state)
+            done += 1
+        if last is None:
+            return saved
+        snapshots.save(recorder, run, key, identity, last.position, last.hash, state.to_json(),
+                       len(state.records))
+        saved.append(last.position)
+        if progress is not None:
+            progress(done)
+
+
+def qtable_json(state: FoldState) -> str:
+    """The SPEC section 6 export: one object a line, keys in export order, floats as the
+    shortest decimal that reads back the same (Python's repr), byte-stable."""
+    lines = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in qtable_rows(state)]
+    return "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"

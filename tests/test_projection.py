@@ -1,0 +1,169 @@
+"""Replaying a run from the log: positions, what-if configs, the fast read path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from replay.fold import fold, initial_state, qtable_rows
+from replay.projection import ReplayError, ReplayStats, qtable_json, replay_run, resolve_run, run_config
+from store.events import RLConfig, TransitionRecorded
+from store.mapper import canonical_json
+from store.recorder import SQLiteRecorder, chain_hash, row_header
+from tests.conftest import FIXED_TIME
+from tests.replay_runs import append_episode, open_db, random_runs, spec_example, start_run
+
+
+def table(state) -> dict[tuple[str, str], tuple[float, int]]:
+    return {(r["observation"], r["action"]): (r["q"], r["visits"]) for r in qtable_rows(state)}
+
+
+def by_hand(recorder: SQLiteRecorder, run: str, upto: int, config: RLConfig):
+    """The reference: the mapper's own read of the whole log, filtered and folded here."""
+    events = [r for r in recorder.read() if r.run == run and r.position <= upto]
+    return fold(events, initial_state(config))
+
+
+def test_spec_worked_example_as_of_each_position(tmp_path: Path) -> None:
+    recorder = spec_example(tmp_path / "spec.db")
+    expected = {
+        2: {},
+        3: {("S", "a"): (0.0, 1)},
+        5: {("S", "a"): (0.0, 1), ("R", "b"): (0.0, 1), ("J", "buy"): (0.375, 1)},
+        8: {("S", "a"): (0.0, 2), ("R", "b"): (0.0, 1), ("J", "buy"): (0.375, 1)},
+        9: {("S", "a"): (0.0, 2), ("R", "b"): (0.1875, 2), ("J", "buy"): (0.375, 1)},
+        11: {("S", "a"): (0.0, 2), ("R", "b"): (0.1875, 2), ("J", "buy"): (0.375, 2)},
+    }
+    for position, values in expected.items():
+        assert table(replay_run(recorder, "spec", upto=position)) == values, position
+    assert table(replay_run(recorder, "spec")) == expected[11]
+
+
+def test_what_if_gamma_changes_values_as_computed_by_hand(tmp_path: Path) -> None:
+    recorder = spec_example(tmp_path / "spec.db")
+    what_if = replay_run(recorder, "spec", config=RLConfig(gamma=0.5))
+    # Episode 2: Q(R,b) = mean(0, 0 + 0.5 * V(J) = 0.5 * 0.375) = 0.09375; Q(S,a) reads
+    # V(R) = 0 before R's update, so stays 0.
+    assert table(what_if) == {("S", "a"): (0.0, 2), ("R", "b"): (0.09375, 2), ("J", "buy"): (0.375, 2)}
+    assert what_if.config.gamma == 0.5
+    # Const mode, alpha 0.5: episode 1 leaves Q(J,buy) = 0.5 * 0.375 = 0.1875, so episode 2
+    # gives Q(R,b) = 0 + 0.5 * (V(J) - 0) = 0.09375 and Q(J,buy) = 0.1875 + 0.5 * 0.1875.
+    const = replay_run(recorder, "spec", config=RLConfig(update_mode="const", learning_rate=0.5))
+    assert table(const)[("R", "b")] == (0.09375, 2)
+    assert table(const)[("J", "buy")] == (0.28125, 2)
+    assert recorder.max_position() == 11  # what-if replays write nothing
+
+
+def test_at_equals_folding_the_first_p_events_by_hand_with_runs_interleaved(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "runs.db", seed=3, runs=("a", "b"), transitions=80)
+    config = run_config(recorder, "a")
+    last = recorder.max_position()
+    assert {r.run for r in recorder.read(upto=40)} == {"a", "b"}  # the runs do interleave
+    for position in (0, 1, 2, 7, 19, 40, last // 2, last - 3, last):
+        state = replay_run(recorder, "a", upto=position)
+        reference = by_hand(recorder, "a", position, config)
+        assert state.to_json() == reference.to_json(), position
+    # The open episode at the end contributed its first update only (n = 1, no end seen).
+    assert table(replay_run(recorder, "a"))[("o1", "x")] == (1.0, 1)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), n_step=st.integers(1, 3), gamma=st.sampled_from([1.0, 0.9, 0.5]),
+       mode=st.sampled_from(["mean", "const"]), double_q=st.booleans(), cut=st.floats(0, 1))
+def test_what_if_with_the_runs_own_config_equals_plain_replay(tmp_path_factory, seed, n_step, gamma,
+                                                              mode, double_q, cut) -> None:
+    path = tmp_path_factory.mktemp("whatif") / "run.db"
+    recorded = RLConfig(gamma=gamma, n_step=n_step, update_mode=mode, double_q=double_q)
+    recorder = random_runs(path, seed, config=recorded, transitions=40)
+    position = round(cut * recorder.max_position())
+    plain = replay_run(recorder, "a", upto=position)
+    # The same values given afresh, as a user would on the command line.
+    again = RLConfig(**json.loads(canonical_json(recorded.to_dict())))
+    what_if = replay_run(recorder, "a", upto=position, config=again)
+    assert what_if.to_json() == plain.to_json()
+    assert plain.to_json() == by_hand(recorder, "a", position, recorded).to_json()
+    recorder.close()
+
+
+def test_replay_reads_an_old_v1_row_through_the_upcaster(tmp_path: Path) -> None:
+    recorder = spec_example(tmp_path / "spec.db")
+    # A v1 TransitionRecorded (one `done` flag), written as an older rememberer did,
+    # hash chain included.
+    append_episode(recorder, "spec", "ep-3", "shop", [], end="open")
+    position, prev = recorder.chain_head()
+    payload = canonical_json({"episode": "ep-3", "step": 0, "observation": "J", "action": "buy",
+                              "reward": 0.375, "next_observation": "end", "done": True, "reason": ""})
+    header = row_header(position + 1, "spec/ep-3", 2, "TransitionRecorded", 1, "v1-event", FIXED_TIME)
+    digest = chain_hash(prev, header, payload)
+    recorder.conn.execute(
+        "INSERT INTO events VALUES (?, 'spec/ep-3', 'spec', 2, 'v1-event', 'TransitionRecorded', 1, ?, ?, ?)",
+        (position + 1, payload, FIXED_TIME, digest))
+    recorder.conn.execute("UPDATE chain_head SET position = ?, hash = ?", (position + 1, digest))
+    upcast = list(recorder.read(run="spec"))[-1].event
+    assert isinstance(upcast, TransitionRecorded) and upcast.terminated and not upcast.truncated
+    stats = ReplayStats()
+    assert table(replay_run(recorder, "spec", stats=stats))[("J", "buy")] == (0.375, 3)
+    assert stats.events_folded == 13
+
+
+def test_a_row_the_class_refuses_is_reported_by_the_mapper(tmp_path: Path) -> None:
+    recorder = spec_example(tmp_path / "spec.db")
+    position, prev = recorder.chain_head()
+    payload = canonical_json({"episode": "x", "task": "t", "task_id": "", "split": "train", "epoch": 0,
+                              "colour": "red"})
+    header = row_header(position + 1, "spec/x", 1, "EpisodeStarted", 1, "odd", FIXED_TIME)
+    recorder.conn.execute(
+        "INSERT INTO events VALUES (?, 'spec/x', 'spec', 1, 'odd', 'EpisodeStarted', 1, ?, ?, ?)",
+        (position + 1, payload, FIXED_TIME, chain_hash(prev, header, payload)))
+    with pytest.raises(ValueError, match="unknown field.*colour"):
+        replay_run(recorder, "spec")
+
+
+def test_unknown_run_position_outside_the_log_and_the_default_run(tmp_path: Path) -> None:
+    recorder = spec_example(tmp_path / "spec.db")
+    assert resolve_run(recorder, None) == "spec"
+    with pytest.raises(ReplayError, match="no run 'nope'; runs: spec"):
+        replay_run(recorder, "nope")
+    for bad in (12, -1):
+        with pytest.raises(ReplayError, match=r"position .* outside the log \(positions 0 to 11\)"):
+            replay_run(recorder, "spec", upto=bad)
+    start_run(recorder, "other")
+    with pytest.raises(ReplayError, match="give --run: runs: other, spec"):
+        resolve_run(recorder, None)
+    empty = open_db(tmp_path / "empty.db")
+    with pytest.raises(ReplayError, match="holds no runs"):
+        resolve_run(empty, None)
+
+
+def test_qtable_json_is_the_spec_export(tmp_path: Path) -> None:
+    recorder = open_db(tmp_path / "x.db")
+    start_run(recorder, "r", RLConfig(gamma=0.9))
+    append_episode(recorder, "r", "e1", "tâche", [("z", "a", 0.2, "end")])
+    append_episode(recorder, "r", "e2", "tâche", [("é", "b", 0.1, "z"), ("Z", "c", 0.3, "end")])
+    state = replay_run(recorder, "r")
+    text = qtable_json(state)
+    rows = json.loads(text)
+    assert [list(row) for row in rows] == [["task", "observation", "action", "q", "visits", "mean_reward"]] * 3
+    assert [row["observation"] for row in rows] == ["Z", "z", "é"]  # code-point order
+    assert rows == qtable_rows(state)  # floats read back bit for bit
+    # Q(é, b) = 0.1 + 0.9 * V(z) is 0.28; written as Python's shortest repr, nothing longer.
+    assert '"q": 0.28,' in text and repr(0.1 + 0.9 * 0.2) == "0.28"
+    assert text.splitlines()[0] == "[" and text.count("\n") == 4
+    assert all(isinstance(row["visits"], int) for row in rows)
+    assert qtable_json(initial_state(RLConfig())) == "[]"
+
+
+def test_replay_is_read_only(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "runs.db", seed=1)
+    before = (recorder.chain_head(), recorder.max_position(),
+              recorder.conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall())
+    replay_run(recorder, "a", config=attrs.evolve(run_config(recorder, "a"), gamma=0.3), upto=20)
+    replay_run(recorder, "a")
+    after = (recorder.chain_head(), recorder.max_position(),
+             recorder.conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall())
+    assert after == before

@@ -1,0 +1,142 @@
+"""`rememberer qtable / diff / snapshot` through the real CLI on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from replay import snapshots
+from replay.projection import qtable_json, replay_run
+from rememberer_tui.cli import cli
+from store.events import RLConfig
+from tests.conftest import ROOT
+from tests.replay_runs import append_episode, open_db, random_runs, spec_example, start_run
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def rows_of(result) -> list[dict]:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_qtable_json_is_byte_identical_across_processes(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    recorder = random_runs(db, seed=11, transitions=60, config=RLConfig(gamma=0.9, n_step=2))
+    append_episode(recorder, "a", "unicode", "tâche ✓", [("écran 1", "clic", 0.1, "écran 2"),
+                                                         ("écran 2", "acheter", 1.0, "fin")])
+    expected = qtable_json(replay_run(recorder, "a")) + "\n"
+    recorder.close()
+    command = [sys.executable, "-m", "rememberer_tui", "qtable", "--db", str(db), "--json"]
+    first = subprocess.run(command, capture_output=True, cwd=ROOT)
+    second = subprocess.run(command, capture_output=True, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout == expected.encode()
+    rows = json.loads(first.stdout)
+    keys = [(r["task"], r["observation"], r["action"]) for r in rows]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert any(r["task"] == "tâche ✓" for r in rows)
+
+
+def test_qtable_at_and_what_if_options(tmp_path: Path) -> None:
+    db = tmp_path / "spec.db"
+    spec_example(db).close()
+    at9 = rows_of(invoke("qtable", "--db", db, "--run", "spec", "--at", 9, "--json"))
+    assert {(r["observation"], r["action"]): (r["q"], r["visits"]) for r in at9} == {
+        ("S", "a"): (0.0, 2), ("R", "b"): (0.1875, 2), ("J", "buy"): (0.375, 1)}
+    what_if = rows_of(invoke("qtable", "--db", db, "--gamma", "0.5", "--json"))
+    assert [r["q"] for r in what_if if r["action"] == "b"] == [0.09375]
+    readable = invoke("qtable", "--db", db, "--gamma", "0.5")
+    summary = readable.output.strip().splitlines()[-1]
+    assert "3 records, 3 actions; run 'spec' as of position 11" in summary
+    assert "gamma=0.5" in summary and "what-if: gamma 1.0 -> 0.5" in summary
+    with open_db(db) as recorder:
+        assert recorder.max_position() == 11 and snapshots.listing(recorder) == []
+
+
+def test_diff_positions_and_what_if(tmp_path: Path) -> None:
+    db = tmp_path / "spec.db"
+    spec_example(db).close()
+    positions = json.loads(invoke("diff", "--db", db, "--at", 4, "--against", 9, "--json").output)
+    assert positions["a"]["position"] == 4 and positions["b"]["position"] == 9
+    assert positions["records_added"] == [["shop", "J"]]
+    changes = [(c["status"], c["action"], c["delta"]) for c in positions["actions"]]
+    assert changes == [("added", "buy", 0.375), ("changed", "b", 0.1875), ("changed", "a", 0.0)]
+    config = json.loads(invoke("diff", "--db", db, "--gamma", "0.5", "--json").output)
+    assert config["a"]["config"]["gamma"] == 1.0 and config["b"]["config"]["gamma"] == 0.5
+    assert [(c["action"], c["q_a"], c["q_b"]) for c in config["actions"]] == [("b", 0.1875, 0.09375)]
+    text = invoke("diff", "--db", db, "--at", 4, "--against", 9)
+    assert text.exit_code == 0
+    assert "records: 1 added, 0 removed; actions: 1 added, 0 removed, 2 changed, 0 unchanged" in text.output
+    same = invoke("diff", "--db", db, "--at", 5)
+    assert same.exit_code == 1 and "nothing to compare" in same.output
+
+
+def test_snapshot_write_list_drop(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    with random_runs(db, seed=8, transitions=80) as recorder:
+        last = recorder.max_position()
+    assert last == 124
+    before = invoke("qtable", "--db", db, "--json").output
+    saved = invoke("snapshot", "--db", db, "--every", 30)
+    assert saved.exit_code == 0
+    assert saved.output.startswith("saved 5 snapshots of run 'a' at positions 30, 60, 90, 120, 124; gamma=1.0")
+    listing = invoke("snapshot", "--db", db, "--list")
+    assert listing.output.count("gamma=1.0") == 5
+    assert invoke("qtable", "--db", db, "--json").output == before
+    at = invoke("qtable", "--db", db, "--at", 70)
+    assert "from the snapshot at 60" in at.output
+    assert invoke("snapshot", "--db", db, "--drop").output.strip() == "dropped 5 snapshots"
+    assert invoke("qtable", "--db", db, "--json").output == before
+    assert invoke("snapshot", "--db", db, "--list").output.strip() == "no snapshots"
+
+
+def test_a_damaged_snapshot_is_reported_on_stderr(tmp_path: Path) -> None:
+    db = tmp_path / "spec.db"
+    spec_example(db).close()
+    invoke("snapshot", "--db", db, "--every", 5)
+    with open_db(db) as recorder:
+        recorder.conn.execute("UPDATE snapshots SET content_hash = 'x' WHERE position = 10")
+    result = CliRunner().invoke(cli, ["qtable", "--db", str(db), "--at", "10", "--json"])
+    assert result.exit_code == 0
+    assert "snapshot of run 'spec' at position 10 is damaged" in result.stderr
+    assert "damaged" not in result.stdout
+    scratch = invoke("qtable", "--db", db, "--at", 10, "--json", "--no-snapshots")
+    assert result.stdout == scratch.output and "damaged" not in scratch.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["qtable", "--run", "nope"], "no run 'nope'; runs: a, b"),
+    (["qtable"], "give --run: runs: a, b"),
+    (["qtable", "--run", "a", "--at", "100000"], "position 100000 is outside the log"),
+    (["qtable", "--run", "a", "--at", "-3"], "position -3 is outside the log"),
+    (["qtable", "--run", "a", "--gamma", "2"], "gamma must be in [0, 1], got 2.0"),
+    (["qtable", "--run", "a", "--n-step", "0"], "n_step must be >= 1, got 0"),
+    (["qtable", "--run", "a", "--learning-rate", "0"], "learning_rate must be in (0, 1]"),
+    (["diff", "--run", "a", "--at", "5", "--against", "999999"], "position 999999 is outside the log"),
+    (["diff", "--run", "b"], "nothing to compare"),
+    (["snapshot", "--run", "a", "--every", "0"], "--every must be at least 1, got 0"),
+    (["snapshot", "--run", "zzz"], "no run 'zzz'; runs: a, b"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path: Path, args: list[str], message: str) -> None:
+    db = tmp_path / "runs.db"
+    random_runs(db, seed=1, runs=("a", "b"), transitions=10).close()
+    result = invoke(args[0], "--db", db, *args[1:])
+    assert result.exit_code == 1
+    assert message in result.output and result.output.strip().count("\n") == 0, result.output
+
+
+def test_a_database_with_no_runs(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    with open_db(db) as recorder:
+        start_run(recorder, "only")
+    result = invoke("qtable", "--db", db)
+    assert result.exit_code == 0 and "0 records, 0 actions; run 'only' as of position 1" in result.output
+    assert invoke("qtable", "--db", db, "--json").output == "[]\n"
