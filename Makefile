@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,scienceworld]'
 	touch $(STAMP)
 
+# The offline policy (a seeded heuristic, not an LLM) on the bundled shop, with and
+# without memory, the same seeds: no key, no network.
+DEMO_RUN := --env webshop-mini --db demo.db --llm offline --epochs 3 --train-tasks 0:20 --test-tasks 0:20 --seed 0
 demo: $(STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm
-	$(VENV)/bin/rememberer ingest fixtures/traces/webshop_small.jsonl --db demo.db --run demo
-	$(VENV)/bin/rememberer qtable --db demo.db --run demo
+	$(VENV)/bin/rememberer run $(DEMO_RUN) --run memory
+	$(VENV)/bin/rememberer run $(DEMO_RUN) --run no-memory --no-memory
+	$(VENV)/bin/rememberer report --db demo.db memory no-memory
 	$(VENV)/bin/rememberer verify --db demo.db
+	@echo "Browse it: .venv/bin/rememberer tui demo.db   (the Q-table: .venv/bin/rememberer qtable --db demo.db --run memory)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -71,9 +71,11 @@ class RemembererApp(App[None]):
 
     @on(LogAdvanced)
     def log_advanced(self, message: LogAdvanced) -> None:
+        """Every open screen whose run grew reloads, the covered ones too, so going back
+        shows the new state at once."""
         for screen in self.screen_stack:
-            if isinstance(screen, DataScreen):
-                screen.post_message(LogAdvanced(message.position, message.runs))
+            if isinstance(screen, DataScreen) and screen.follows(message.runs):
+                screen.reload()
 
     def help_sections(self) -> list[tuple[str, list]]:
         everywhere = [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette")]

@@ -48,11 +48,7 @@ class MemoryLoaded(Message):
 
 
 class LogAdvanced(Message):
-    """Another process appended events: the log now ends at `position`; `runs` changed.
-
-    Posted to the app, which hands a copy to each open screen; it does not bubble back."""
-
-    bubble = False
+    """Another process appended events: the log now ends at `position`; `runs` changed."""
 
     def __init__(self, position: int, runs: frozenset[str]) -> None:
         super().__init__()

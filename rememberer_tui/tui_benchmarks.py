@@ -1,8 +1,9 @@
 """`rememberer bench tui`: open a large log in the terminal UI, headless, and time it.
 
-Figures: the runs summary query alone, the first screen shown (app start to the runs
-table filled), a run's episodes screen, opening an episode, and moving between steps
-(key press to the step's panels updated). The log is synthetic agent sessions (per step
+Figures: the runs queries alone (the rows, then the episode figures), the first screen
+shown (app start to the runs table filled), a run's episodes screen, opening an episode,
+moving between steps (key press to the step's panels updated), and the worst replay the
+episode screen starts (Q-values as of a run's last episode, in a worker). The log is synthetic agent sessions (per step
 an ExperienceRetrieved, an LlmExchanged and a TransitionRecorded) of realistic sizes,
 built once per size in a cache directory and reused.
 """
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rememberer_tui.data import runs_summary
+from rememberer_tui.data import memory_at, run_episodes, run_heads, runs_summary
 from store.events import (
     EpisodeEnded,
     EpisodeStarted,
@@ -130,8 +131,9 @@ async def _drive(db: Path, moves: int) -> dict:
     return figures
 
 
-def bench_tui(quick: bool = False, events: int | None = None) -> dict:
-    size = events or (50_000 if quick else 1_000_000)
+def bench_tui(quick: bool = False, **_: object) -> dict:
+    """1,000,000 events (50,000 with --quick): the first screen, the next ones, step moves."""
+    size = 50_000 if quick else 1_000_000
     cache = Path(tempfile.gettempdir()) / "rememberer-bench"
     cache.mkdir(exist_ok=True)
     db = cache / f"tui-{size}.db"
@@ -141,12 +143,21 @@ def bench_tui(quick: bool = False, events: int | None = None) -> dict:
     figures: dict = {"build_s": time.perf_counter() - begin if fresh else 0.0}
     with SQLiteRecorder(db, create=False) as recorder:
         figures["events"] = recorder.max_position()
-        timings = []
-        for _ in range(3):
-            begin = time.perf_counter()
-            runs_summary(recorder)
-            timings.append(time.perf_counter() - begin)
-        figures["runs_summary_median_s"] = statistics.median(timings)
+        figures["runs_heads_s"] = _median(lambda: run_heads(recorder))
+        figures["runs_summary_s"] = _median(lambda: runs_summary(recorder))
+        last = run_episodes(recorder, "run-0")[-1]
+        begin = time.perf_counter()
+        memory_at(recorder, "run-0", last.first_position, [])
+        figures["replay_to_last_episode_s"] = time.perf_counter() - begin
     figures |= asyncio.run(_drive(db, moves=10 if quick else 30))
     figures["db_mb"] = db.stat().st_size / 1e6
     return figures
+
+
+def _median(call, repeat: int = 3) -> float:
+    timings = []
+    for _ in range(repeat):
+        begin = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - begin)
+    return statistics.median(timings)

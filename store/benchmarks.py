@@ -13,6 +13,7 @@ a table of (position, stream, type, payload) without secondary indexes: the floo
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -141,6 +142,7 @@ def bench_append(quick: bool = False, **_: object) -> dict:
         figures = {
             "events": count,
             "repetitions": repetitions,
+            "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine
             "payload_bytes_mean": round(statistics.fmean(len(to_row_fields(e)[2]) for e in events)),
             "batched_recorder_events_per_s": _median_rate(recorder_rates),
             "batched_plain_events_per_s": _median_rate(plain_rates),
@@ -226,6 +228,7 @@ def bench_read(quick: bool = False, **_: object) -> dict:
     return {
         "events": count,
         "repetitions": repetitions,
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "read_recorder_rows_per_s": _median_rate(recorder_rates),
         "read_plain_rows_per_s": _median_rate(plain_rates),
         "read_ratio_to_plain": round(statistics.median(recorder_rates) / statistics.median(plain_rates), 3),

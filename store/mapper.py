@@ -88,6 +88,10 @@ def to_row_fields(event: Event) -> tuple[str, int, str]:
     text = canonical_json({name: getattr(event, name) for name in names})
     if may_hold_secret(text, any_keys=cls in _FREE_KEYS):
         text = canonical_json(redact(json.loads(text)))
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise EventValidationError(f"{cls.TYPE} holds text that is not valid Unicode ({exc.reason})") from None
     return cls.TYPE, cls.SCHEMA_VERSION, text
 
 

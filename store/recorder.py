@@ -148,7 +148,7 @@ class SQLiteRecorder:
             raise StoreError(f"{self.path}: cannot open ({exc})") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise NotAnEventStore(f"{self.path}: not a rememberer database ({exc})") from None
@@ -159,6 +159,19 @@ class SQLiteRecorder:
         self.conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._migrate()
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """Switching a new file to WAL needs a lock SQLite does not wait for through the
+        busy handler: when several processes create one file at once, retry until the
+        busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     # ------------------------------------------------------------------ schema
 
@@ -214,10 +227,10 @@ class SQLiteRecorder:
         whose event ids are all already stored (a retry) appends nothing and returns the
         stored events; a batch with only some of them stored is a `DuplicateEventId`.
         """
-        prepared = [(b, [(e, *to_row_fields(e)) for e in b.events]) for b in batches]
         ids = [e.event_id for b in batches for e in b.events]
         if len(set(ids)) != len(ids):
             raise DuplicateEventId("the events to append repeat an event id")
+        prepared = [(b, [(e, *to_row_fields(e)) for e in b.events]) for b in batches]
         self._begin_immediate()
         try:
             result = self._append_locked(prepared)

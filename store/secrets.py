@@ -11,8 +11,8 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-# Field names whose value is a credential whatever it looks like (ASCII names only, so that
-# matching them in lower-cased JSON text below is exact).
+# Field names whose value is a credential whatever it looks like. Matched as ASCII, so the
+# check on JSON text below finds exactly the keys `redact` replaces.
 _SECRET_KEY_NAMES = (
     r"api[-_]?key|x[-_]api[-_]key|openai[-_]api[-_]key|authorization|proxy[-_]authorization"
     r"|auth[-_]?token|access[-_]token|refresh[-_]token|bearer|password|passwd|secret|client[-_]secret"

@@ -212,3 +212,10 @@ def test_only_registered_event_classes_are_written() -> None:
 
     with pytest.raises(UnknownEventType, match="Renamed is not a registered event type"):
         to_row_fields(Renamed("e", 1.0, True))
+
+
+def test_text_that_is_not_valid_unicode_is_refused_before_the_store(db_path: Path) -> None:
+    with SQLiteRecorder(db_path) as recorder:
+        with pytest.raises(EventValidationError, match="EpisodeStarted holds text that is not valid Unicode"):
+            recorder.append([EpisodeStarted("e", "half an emoji \ud83d")], "r/e", 0)
+        assert recorder.max_position() == 0

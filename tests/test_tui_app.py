@@ -204,8 +204,8 @@ async def test_episode_screen_shows_every_panel_of_a_step(db: Path) -> None:
         assert "Action: click[Next step]" in summary and "Reason: Step 2 of the recipe." in summary
         # The HTML-like screen keeps its structure.
         assert "\n  <h1>Make Green Tea</h1>" in shown(screen.query_one("#observation", Static))
-        assert shown(screen.query_one("#available", Static)).splitlines() == [
-            "▶ click[Next step]", "  click[Back]"]
+        assert shown(screen.query_one("#available", Static)).split() == [
+            "▶", "click[Next", "step]", "click[Back]"]
         retrieved = shown(screen.query_one("#retrieved", Static))
         assert "1. How to make green tea" in retrieved and "score 0.950 (lcs 0.900 · task 1.000)" in retrieved
         # Q-values replayed as of the moment before step 2: o1's click averaged 0 and 0.9.
@@ -240,6 +240,8 @@ async def test_n_p_home_end_move_between_the_steps_of_a_trace(db: Path) -> None:
         # ep-1 visited this state once before: its search is in memory with Q 0.
         assert "search[3 ounce bright citrus deodorant sensitive skin]  Q 0 · 1 visit" in shown(
             screen.query_one("#state-memory", Static), 200)
+        # Actions are text, not markup: "[b078gwrc1j]" is not read as a style.
+        assert cells(screen.query_one("#steps", DataTable), "1") == ["1", "click[b078gwrc1j]", "0"]
         await pilot.press("n", "n")
         assert screen.shown_step == 2 and "Step 2 · 3 of 5" in shown(summary)
         await pilot.press("p")

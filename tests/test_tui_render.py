@@ -72,6 +72,8 @@ def test_step_summary_has_reward_return_action_and_reason() -> None:
 
 
 def test_available_actions_mark_the_chosen_one() -> None:
-    shown = text_of(render.available_actions(["a", "b"], "b"))
-    assert shown.splitlines() == ["  a", "▶ b"]
+    shown = text_of(render.available_actions(["click[a]", "click[b]"], "click[b]"), width=40)
+    assert shown.split() == ["click[a]", "▶", "click[b]"]
+    assert len(text_of(render.available_actions([f"click[{i}]" for i in range(12)], None),
+                       width=40).splitlines()) < 6  # side by side, not one a line
     assert render.clip("one  two\nthree", 8) == "one two…"

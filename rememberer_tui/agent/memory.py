@@ -35,11 +35,11 @@ class LiveMemory:
     def learn(self, recorded: Recorded) -> None:
         apply(recorded, self.state)
 
-    def recall(self, task: str, observation: str, available_actions: Sequence[str], position: int, *,
+    def recall(self, task: str, observation: str, available_actions: Sequence[str], moment: int, *,
                history: Sequence[tuple[str, str]] = (), last_reward: float = 0.0,
                total_reward: float = 0.0) -> Recall:
         prompt = build_prompt(self.index if len(self.index) else None, task, observation, seed=self.seed,
-                              position=position, options=self.options, history=history,
+                              position=moment, options=self.options, history=history,
                               reward=last_reward, total_reward=total_reward,
                               available_actions=list(available_actions))
         # The learned values themselves (not the exemplars' random fallbacks, which are

@@ -12,9 +12,9 @@ import re
 
 import attrs
 
-from rememberer_tui.agent.session import Decision, StepContext
+from rememberer_tui.agent.session import Decision, PolicyError, StepContext
 from rememberer_tui.envs.base import is_available, parse_action
-from rememberer_tui.llm.exchange import Llm, recording_call
+from rememberer_tui.llm.exchange import Llm, LlmError, recording_call
 from rememberer_tui.llm.parser import choose_action
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
@@ -112,7 +112,11 @@ class LlmPolicy:
         call = recording_call(self.llm, events, episode=context.episode, step=context.step)
         prompt = context.recall.exemplars or context.observation
         messages = [{"role": "system", "content": self.system}, {"role": "user", "content": prompt}]
-        choice = choose_action(call, messages, list(context.available_actions))
+        try:
+            choice = choose_action(call, messages, list(context.available_actions))
+        except LlmError as exc:
+            raise PolicyError(f"the LLM failed at {context.episode} step {context.step}: {exc}",
+                              events) from None
         action = choice.action
         if not is_available(action, context.available_actions) and context.available_actions:
             action = context.available_actions[0]

@@ -59,6 +59,15 @@ class StepContext:
     tried: frozenset[str] = frozenset()  # actions already taken from this very observation
 
 
+class PolicyError(Exception):
+    """The policy could not decide (an LLM that stays unreachable, a wrong key). The
+    attempts made so far travel with it so the log keeps them."""
+
+    def __init__(self, message: str, exchanges: Sequence[Event] = ()):
+        super().__init__(message)
+        self.exchanges = tuple(exchanges)
+
+
 @attrs.frozen
 class Decision:
     action: str
@@ -74,7 +83,7 @@ class Policy(Protocol):
 
 
 class Memory(Protocol):
-    def recall(self, task: str, observation: str, available_actions: Sequence[str], position: int, *,
+    def recall(self, task: str, observation: str, available_actions: Sequence[str], moment: int, *,
                history: Sequence[tuple[str, str]] = (), last_reward: float = 0.0,
                total_reward: float = 0.0) -> Recall: ...
 
@@ -134,14 +143,22 @@ class Session:
         for step in range(self.max_steps):
             available = tuple(info.get("available_actions", ()))
             if self.memory is not None:
-                recall = self.memory.recall(task, observation, available, self.recorder.max_position(),
+                # Exemplar randomness is keyed by (episode, step), not the global log position, so
+                # the same run re-executed under another name (--llm replay) asks the same prompts.
+                recall = self.memory.recall(task, observation, available, _mix(episode, str(step)),
                                             history=history, last_reward=last_reward, total_reward=total)
             else:
                 recall = Recall(records=[], exemplars="")
             context = StepContext(task, observation, available, recall, step, episode,
                                   tuple(a for a, _ in history), _mix(episode_seed, str(step)),
                                   frozenset(tried.get(observation, ())))
-            decision = self.policy.act(context)
+            try:
+                decision = self.policy.act(context)
+            except PolicyError as exc:
+                # Keep the failed attempts and close the episode, then let the caller stop.
+                version += len(self._record(stream, list(exc.exchanges), version))
+                self._record(stream, [EpisodeEnded(episode, total, False, steps=len(history))], version)
+                raise
             tried.setdefault(observation, set()).add(decision.action)
             next_observation, reward, terminated, truncated, next_info = self.env.step(decision.action)
             # Out of steps, or asked to stop (Ctrl-C): the episode ends here as truncated, so

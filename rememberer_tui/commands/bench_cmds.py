@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "read": "store.benchmarks:bench_read",
     "retrieval": "replay.retrieval_benchmarks:bench_retrieval",
     "replay": "replay.benchmarks:bench_replay",
+    "tui": "rememberer_tui.tui_benchmarks:bench_tui",
 }
 
 

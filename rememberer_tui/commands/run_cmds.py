@@ -13,7 +13,7 @@ from rich.table import Table
 from rememberer_tui.agent.memory import LiveMemory
 from rememberer_tui.agent.policies import LlmPolicy, OfflinePolicy
 from rememberer_tui.agent.protocol import Plan, run_plan
-from rememberer_tui.agent.session import Session
+from rememberer_tui.agent.session import PolicyError, Session
 from rememberer_tui.agent.tasks import TaskSpecError, parse_tasks
 from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
@@ -50,7 +50,8 @@ def parse_matcher(text: str | None, env_name: str) -> MatcherConfig:
     return MatcherConfig(tuple(terms))
 
 
-def make_policy(llm: str, *, model: str, base_url: str | None, from_run: str | None, db: str):
+def make_policy(llm: str, *, model: str, base_url: str | None, from_run: str | None, db: str,
+                temperature: float = 0.0, max_tokens: int = 256, timeout: float = 60.0):
     if llm == "offline":
         return OfflinePolicy()
     from rememberer_tui.llm.client import LlmClient, LlmConfig  # imports openai: only when asked
@@ -59,7 +60,9 @@ def make_policy(llm: str, *, model: str, base_url: str | None, from_run: str | N
         if not from_run:
             raise CliError("--llm replay needs --from-run NAME (the run whose exchanges answer)")
         return LlmPolicy(ReplayedLlm.from_store(db, from_run), model=f"replay:{from_run}")
-    return LlmPolicy(LlmClient(LlmConfig(model=model, base_url=base_url)), model=model)
+    config = LlmConfig(model=model, base_url=base_url, temperature=temperature, max_tokens=max_tokens,
+                       timeout=timeout)
+    return LlmPolicy(LlmClient(config), model=model)
 
 
 def print_table(rows: list, console: Console) -> None:
@@ -81,6 +84,9 @@ def print_table(rows: list, console: Console) -> None:
                    "OPENAI_API_KEY is set, else offline.")
 @click.option("--base-url", default=None, help="The server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp).")
 @click.option("--model", default="gpt-3.5-turbo", show_default=True, help="The model name the server knows.")
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="Sampling temperature.")
+@click.option("--max-tokens", type=click.IntRange(1), default=256, show_default=True, help="Longest answer.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per LLM request before a retry.")
 @click.option("--from-run", default=None, help="With --llm replay: the run whose recorded exchanges answer.")
 @click.option("--train-tasks", default="0:10", show_default=True,
               help="Training tasks: a range A:B of task indices of the train split, or task ids a,b,c.")
@@ -102,7 +108,7 @@ def print_table(rows: list, console: Console) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its log.")
 @json_option
 def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None, model: str,
-        from_run: str | None, train_tasks: str, test_tasks: str, epochs: int, max_steps: int, seed: int,
+        temperature: float, max_tokens: int, timeout: float, from_run: str | None, train_tasks: str, test_tasks: str, epochs: int, max_steps: int, seed: int,
         matcher: str | None, similarity: str, top: int, no_random_exemplars: bool, no_discouraged: bool,
         static_exemplars: bool, no_memory: bool, resume: bool, as_json: bool, **kwargs) -> None:
     """Train a REMEMBERER agent on training tasks and test it on test tasks.
@@ -132,7 +138,8 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
     memory_mode = "none" if no_memory else "static" if static_exemplars else "memory"
     options = ExemplarOptions(format=env_format(env_name), top=top, random_actions=not no_random_exemplars,
                               discouraged=not no_discouraged, memory=memory_mode)
-    policy = make_policy(llm, model=model, base_url=base_url, from_run=from_run, db=db)
+    policy = make_policy(llm, model=model, base_url=base_url, from_run=from_run, db=db,
+                         temperature=temperature, max_tokens=max_tokens, timeout=timeout)
     console = Console(stderr=True)
     with SQLiteRecorder(db) as recorder:
         started = find_run_started(recorder, run)
@@ -174,6 +181,8 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
                 session = Session(recorder, run, env, policy, memory, seed=seed, max_steps=max_steps,
                                   stop=lambda: stopping["now"])
                 run_plan(session, plan, resume=resume, on_episode=step_done)
+        except PolicyError as exc:
+            raise CliError(f"{exc}; everything up to here is recorded: fix it and add --resume") from None
         finally:
             signal.signal(signal.SIGINT, previous)
             env.close()
@@ -187,3 +196,34 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
     if stopping["now"]:
         click.echo(f"interrupted: continue with `rememberer run --db {db} --run {run} --resume ...`", err=True)
         raise SystemExit(130)
+
+
+@cli.command()
+@db_option()
+@click.argument("runs", nargs=-1, required=True)
+@json_option
+def report(db: str, runs: tuple[str, ...], as_json: bool) -> None:
+    """Average reward and success rate per epoch of RUNS, side by side (train and test).
+
+    \b
+    Example:
+      rememberer report --db demo.db memory no-memory
+    """
+    tables = {}
+    with SQLiteRecorder(db, create=False) as recorder:
+        known = recorder.runs()
+        for name in runs:
+            if name not in known:
+                raise CliError(f"no run {name!r} in {db}; runs: {', '.join(known) or 'none'}")
+            tables[name] = {(r.epoch, r.split): r for r in epoch_table(recorder.read(run=name))}
+    if as_json:
+        click.echo(json.dumps({n: [r.to_dict() for r in t.values()] for n, t in tables.items()}, indent=2))
+        return
+    table = Table("epoch", "split", *(f"{n}\nreward / success" for n in runs), header_style="bold")
+    for key in sorted({k for t in tables.values() for k in t}, key=lambda k: (k[0], k[1] != "train")):
+        cells = []
+        for name in runs:
+            row = tables[name].get(key)
+            cells.append(f"{row.average_reward:.3f} / {row.success_rate:.0%}" if row else "-")
+        table.add_row(str(key[0]), key[1], *cells)
+    Console().print(table)

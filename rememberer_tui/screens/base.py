@@ -10,7 +10,6 @@ import attrs
 from textual.screen import Screen
 
 from rememberer_tui.data import MemoryCache
-from rememberer_tui.messages import LogAdvanced
 from store.recorder import SQLiteRecorder
 
 
@@ -38,7 +37,8 @@ class Settings:
 
 
 class DataScreen(Screen):
-    """A screen that loads its data in workers and reloads when its run's log grows."""
+    """A screen that loads its data in workers; the app calls `reload` when the log grows
+    in a way `follows` says matters to it."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -52,7 +52,3 @@ class DataScreen(Screen):
     def follows(self, runs: frozenset[str]) -> bool:
         """Whether new events of these runs change what the screen shows."""
         return True
-
-    def on_log_advanced(self, message: LogAdvanced) -> None:
-        if self.follows(message.runs):
-            self.reload()

@@ -149,7 +149,7 @@ class EpisodeScreen(DataScreen):
             transition = step.transition
             table.add_row(
                 Text(str(step.index), justify="right"),
-                clip(transition.action, width) if transition else Text("…", style="italic"),
+                Text(clip(transition.action, width)) if transition else Text("…", style="italic"),
                 Text(f"{transition.reward:g}" if transition else "", justify="right"),
                 key=str(step.index))
         table.loading = False
@@ -207,7 +207,8 @@ class EpisodeScreen(DataScreen):
             f"Exemplars ({len(exemplars.splitlines())} lines)" if exemplars else "Exemplars (none)")
         self.query_one("#prompt", Static).update(render.prompt(step.exchanges))
         messages = len(step.exchanges[-1].messages) if step.exchanges else 0
-        self.query_one("#prompt-box", Collapsible).title = f"Prompt ({messages} messages)"
+        self.query_one("#prompt-box", Collapsible).title = (
+            f"Prompt ({messages} messages)" if messages else "Prompt (none)")
         self.query_one("#response", Static).update(render.responses(step.exchanges))
         self.show_memory()
         if step.moment not in self.memory and step.moment not in self.memory_errors:

@@ -34,9 +34,6 @@ COLUMNS: tuple[tuple[str, str, Callable[[EpisodeRow], object], bool], ...] = (
     ("return", "return", lambda r: (r.total_return, r.first_position), True),
     ("success", "success", lambda r: (r.success is None, bool(r.success), r.first_position), False),
 )
-FIXED_WIDTH = 8 + 5 + 5 + 5 + 6 + 7  # every column but the task, without padding
-
-
 class EpisodesScreen(DataScreen):
     SORT = Binding.Group("Sort")
     AUTO_FOCUS = "#episodes"
@@ -100,21 +97,25 @@ class EpisodesScreen(DataScreen):
         return sorted(rows, key=COLUMNS[self.sort_column][2], reverse=self.sort_reverse)
 
     def render_rows(self) -> None:
+        """Rebuild the table: the task column takes the width the others leave."""
         table = self.query_one("#episodes", DataTable)
         selected = self.selected_stream()
-        table.clear(columns=True)
-        task_width = max(12, self.size.width - FIXED_WIDTH - 2 * len(COLUMNS) - 2)
-        arrow = " ▼" if self.sort_reverse else " ▲"
-        for index, (key, label, _, right) in enumerate(COLUMNS):
-            title = label + (arrow if index == self.sort_column else "")
-            table.add_column(Text(title, justify="right" if right else "left"), key=key,
-                             width=task_width if key == "task" else None)
         rows = self.visible()
-        for row in rows:
-            table.add_row(
-                row.episode, Text(str(row.epoch), justify="right"), row.split,
-                clip(row.task, task_width), Text(str(row.steps), justify="right"),
-                Text(f"{row.total_return:g}", justify="right"), _success(row), key=row.stream)
+        cells = [[Text(row.episode), Text(str(row.epoch), justify="right"), Text(row.split), None,
+                  Text(str(row.steps), justify="right"),
+                  Text(f"{row.total_return:.3g}", justify="right"), _success(row)] for row in rows]
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        labels = [label + (arrow if i == self.sort_column else "") for i, (_, label, _, _) in enumerate(COLUMNS)]
+        others = sum(max([len(labels[i]), *(len(c[i]) for c in cells)])
+                     for i in range(len(COLUMNS)) if COLUMNS[i][0] != "task")
+        task_width = max(12, self.size.width - others - 2 * len(COLUMNS) - 2)
+        table.clear(columns=True)
+        for (key, _, _, right), label in zip(COLUMNS, labels):
+            table.add_column(Text(label, justify="right" if right else "left"), key=key,
+                             width=task_width if key == "task" else None)
+        for row, values in zip(rows, cells):
+            values[3] = Text(clip(row.task, task_width))
+            table.add_row(*values, key=row.stream)
         table.loading = False
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
@@ -129,6 +130,9 @@ class EpisodesScreen(DataScreen):
                  Text(f"sorted by {label}, {order}")]
         if self.filter_text:
             parts.append(Text(f"filter: {self.filter_text}", style="italic"))
+        if not self.episodes:
+            parts[1:] = [Text("no episodes yet (an imported pool holds records, not episodes: "
+                              f"rememberer qtable --run {self.run} lists them)", style="italic")]
         self.query_one("#episodes-line", Static).update(Text(" · ").join(parts))
 
     def on_resize(self) -> None:

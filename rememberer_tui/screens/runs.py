@@ -109,8 +109,9 @@ class RunsScreen(DataScreen):
             right = key in ("episodes", "average", "success", "last")
             table.add_column(Text(label, justify="right" if right else "left"), key=key)
         for summary in self.runs.values():
-            cells = [Text(summary.run), summary.environment or "-", policy_cell(summary)]
-            cells += [rl_brief(summary.rl)] if wide else []
+            # Text, not str: a DataTable reads a str cell as markup ("click[x]" would lose "[x]").
+            cells = [Text(summary.run), Text(summary.environment or "-"), Text(policy_cell(summary))]
+            cells += [Text(rl_brief(summary.rl))] if wide else []
             cells += [*stats_cells(summary.stats),
                       Text(age(summary.last_event_at, now), justify="right")]
             table.add_row(*cells, key=summary.run)

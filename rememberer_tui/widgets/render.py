@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rich.columns import Columns
 from rich.console import RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
@@ -55,6 +56,7 @@ def indent_html(text: str, unit: str = "  ") -> str:
 
 def observation(text: str, dark: bool = True) -> RenderableType:
     """HTML-like screens indented and highlighted; text pages with their [buttons] marked."""
+    text = text.strip("\n")
     if not text:
         return Text("(empty observation)", style="dim italic")
     if looks_like_html(text):
@@ -66,17 +68,12 @@ def observation(text: str, dark: bool = True) -> RenderableType:
 
 
 def available_actions(actions: Sequence[str], chosen: str | None) -> RenderableType:
+    """The actions side by side, as many to a line as fit; the chosen one marked."""
     if not actions:
         return Text("(not recorded)", style="dim italic")
-    text = Text()
-    for index, action in enumerate(actions):
-        if index:
-            text.append("\n")
-        if action == chosen:
-            text.append(f"▶ {action}", style="bold")
-        else:
-            text.append(f"  {action}")
-    return text
+    cells = [Text(f"▶ {action}", style="bold") if action == chosen else Text(f"  {action}")
+             for action in actions]
+    return Columns(cells, padding=(0, 2))
 
 
 def _first_line(text: str, width: int = 60) -> str:
