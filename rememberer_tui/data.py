@@ -60,8 +60,8 @@ class RunSummary:
 
 @attrs.frozen
 class EpisodeRow:
-    """One line of the episodes screen. `total_return` and `success` are None while the
-    episode is still running; `steps` and the running return then come from its transitions."""
+    """One line of the episodes screen. `success` is None while the episode is running;
+    `steps` and `total_return` then count its transitions so far."""
 
     stream: str
     episode: str
@@ -72,7 +72,6 @@ class EpisodeRow:
     total_return: float
     success: bool | None
     first_position: int
-    last_position: int
 
     @property
     def running(self) -> bool:
@@ -106,7 +105,6 @@ class EpisodeDetail:
     started: EpisodeStarted | None
     steps: tuple[Step, ...]
     ended: EpisodeEnded | None
-    last_position: int
 
 
 def rl_brief(config: RLConfig | None) -> str:
@@ -210,7 +208,7 @@ def run_episodes(recorder: SQLiteRecorder, run: str) -> list[EpisodeRow]:
     """The run's episodes in the order they started."""
     rows = recorder.conn.execute(
         _EPISODE_STREAMS +
-        " SELECT last.stream, s.position, e.position, e.type,"
+        " SELECT last.stream, s.position, e.type,"
         " json_extract(s.payload, '$.episode'), json_extract(s.payload, '$.epoch'),"
         " json_extract(s.payload, '$.split'), json_extract(s.payload, '$.task'),"
         " json_extract(e.payload, '$.steps'), json_extract(e.payload, '$.total_reward'),"
@@ -224,7 +222,7 @@ def run_episodes(recorder: SQLiteRecorder, run: str) -> list[EpisodeRow]:
         _stream_range(run),
     ).fetchall()
     episodes = []
-    for stream, first, last, last_type, episode, epoch, split, task, steps, total, success in rows:
+    for stream, first, last_type, episode, epoch, split, task, steps, total, success in rows:
         if last_type != EpisodeEnded.TYPE:
             steps, total = recorder.conn.execute(
                 "SELECT count(*), total(json_extract(payload, '$.reward')) FROM events"
@@ -235,7 +233,7 @@ def run_episodes(recorder: SQLiteRecorder, run: str) -> list[EpisodeRow]:
         episodes.append(EpisodeRow(
             stream=stream, episode=episode, epoch=epoch, split=split, task=task, steps=steps,
             total_return=float(total), success=None if success is None else bool(success),
-            first_position=first, last_position=last,
+            first_position=first,
         ))
     return episodes
 
@@ -268,10 +266,8 @@ def episode_detail(recorder: SQLiteRecorder, stream: str) -> EpisodeDetail:
             running += parts["transition"].reward
         steps.append(Step(index, parts["position"], parts["retrieved"], tuple(parts["exchanges"]),
                           parts["transition"], running))
-    return EpisodeDetail(
-        run=stream.split("/", 1)[0], stream=stream, started=started, steps=tuple(steps),
-        ended=ended, last_position=recorded[-1].position if recorded else 0,
-    )
+    return EpisodeDetail(run=stream.split("/", 1)[0], stream=stream, started=started,
+                         steps=tuple(steps), ended=ended)
 
 
 @attrs.frozen

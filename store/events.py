@@ -122,7 +122,20 @@ def json_value(value: Any, where: str = "value") -> Any:
 
 
 def _json_field(default_factory=dict):
-    return attrs.field(factory=default_factory, converter=json_value, kw_only=True)
+    return attrs.field(factory=default_factory, kw_only=True, converter=attrs.Converter(
+        lambda value, field: json_value(value, field.name), takes_field=True))
+
+
+def _named(convert):
+    """A converter whose errors name the field they came from."""
+
+    def with_name(value: Any, field: attrs.Attribute) -> Any:
+        try:
+            return convert(value)
+        except EventValidationError as exc:
+            raise EventValidationError(f"{field.name}: {exc}") from None
+
+    return attrs.Converter(with_name, takes_field=True)
 
 
 # --------------------------------------------------------------------------- value objects
@@ -189,7 +202,7 @@ class PoolRecord:
     task: str = attrs.field(validator=_str)
     observation: str = attrs.field(validator=_str)
     actions: tuple[PoolAction, ...] = attrs.field(converter=_pool_actions)
-    key: tuple[str, ...] = attrs.field(factory=tuple, converter=_str_tuple)
+    key: tuple[str, ...] = attrs.field(factory=tuple, converter=_named(_str_tuple))
     action_history: tuple[tuple[str, ...], ...] = attrs.field(factory=tuple, converter=_history)
     last_reward: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
     total_reward: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
@@ -259,7 +272,7 @@ class TransitionRecorded(Event):
     terminated: bool = attrs.field(default=False, validator=_bool)
     truncated: bool = attrs.field(default=False, validator=_bool)
     reason: str = attrs.field(default="", validator=_str)
-    available_actions: tuple[str, ...] = attrs.field(factory=tuple, converter=_str_tuple)
+    available_actions: tuple[str, ...] = attrs.field(factory=tuple, converter=_named(_str_tuple))
 
     def __attrs_post_init__(self) -> None:
         if self.terminated and self.truncated:

@@ -180,7 +180,7 @@ def test_ctrl_c_stops_after_the_step_and_resume_finishes(tmp_path: Path) -> None
     assert last.truncated or last.terminated  # the interrupted episode was closed, not left open
     assert verify(SQLiteRecorder(db)).ok
 
-    resumed = subprocess.run(args + ["--resume", "--json"], capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(args[:8] + ["--resume", "--json"], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     rows = json.loads(resumed.stdout)
     assert [(r["epoch"], r["split"], r["episodes"]) for r in rows] == [

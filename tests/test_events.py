@@ -71,8 +71,8 @@ def test_a_transition_is_terminated_or_truncated_not_both() -> None:
     ({"terminated": 1}, "terminated must be true or false, got 1"),
     ({"step": -1}, "step must be >= 0, got -1"),
     ({"step": 1.5}, "step must be an integer, got 1.5"),
-    ({"available_actions": "click"}, "expected a list of strings, got 'click'"),
-    ({"available_actions": ["ok", 3]}, "expected a list of strings, got an item 3"),
+    ({"available_actions": "click"}, "available_actions: expected a list of strings, got 'click'"),
+    ({"available_actions": ["ok", 3]}, "available_actions: expected a list of strings, got an item 3"),
 ])
 def test_transition_fields_are_checked(changes: dict, message: str) -> None:
     with pytest.raises(EventValidationError, match=message):
@@ -110,11 +110,11 @@ def test_unknown_rl_options_are_named() -> None:
 
 @pytest.mark.parametrize("build, message", [
     (lambda: LlmExchanged("e", 0, "m", messages=[{"role": "user", "content": "x", "score": math.nan}]),
-     r"value\[0\].score holds a non-finite number nan"),
-    (lambda: LlmExchanged("e", 0, "m", usage={1: 2}), "value has a non-string key 1"),
+     r"messages\[0\].score holds a non-finite number nan"),
+    (lambda: LlmExchanged("e", 0, "m", usage={1: 2}), "usage has a non-string key 1"),
     (lambda: ExperienceRetrieved("e", 0, "t", "o", records=[{"ids": {1, 2}}]),
-     r"value\[0\].ids holds set, which is not JSON data"),
-    (lambda: RunStarted("r", options={"when": object()}), "value.when holds object, which is not JSON data"),
+     r"records\[0\].ids holds set, which is not JSON data"),
+    (lambda: RunStarted("r", options={"when": object()}), "options.when holds object, which is not JSON data"),
 ])
 def test_free_form_json_must_be_plain_finite_json(build, message: str) -> None:
     with pytest.raises(EventValidationError, match=message):
@@ -130,7 +130,7 @@ def test_json_fields_are_normalised_so_they_equal_themselves_after_a_round_trip(
     (lambda: PoolAction("a", visits=-1), "visits must be >= 0, got -1"),
     (lambda: PoolAction("a", q=math.inf), "q must be finite"),
     (lambda: PoolRecord("t", "o", [], record_id=-2), "record_id must be >= 0, got -2"),
-    (lambda: PoolRecord("t", "o", [], key="t"), "expected a list of strings, got 't'"),
+    (lambda: PoolRecord("t", "o", [], key="t"), "key: expected a list of strings, got 't'"),
     (lambda: PoolImported("p", "csv", []), "format must be one of webshop, wikihow, generic, got 'csv'"),
     (lambda: PoolImported("p", "generic", [{"task": "t", "observation": "o",
                                             "actions": [{"action": "a", "q": "high"}]}]),

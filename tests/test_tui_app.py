@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,16 @@ async def test_runs_screen_shows_each_run_with_its_figures(db: Path) -> None:
         assert "webshop · trace · recorded trace" in shown(detail, 200)
 
 
+async def test_ages_follow_the_clock(db: Path) -> None:
+    later = [now()]
+    async with app_on(db, clock=lambda: later[0]).run_test(size=(120, 30)) as pilot:
+        screen = await runs_ready(pilot)
+        later[0] = now() + timedelta(hours=2)
+        screen.refresh_ages()  # what its 15 s timer does
+        assert cells(screen.query_one("#runs", DataTable), "session")[-1] == "2h"
+        assert "(2h ago)" in shown(screen.query_one("#run-detail", Static), 200)
+
+
 async def test_runs_screen_at_80_columns_moves_the_rl_config_below(db: Path) -> None:
     async with app_on(db).run_test(size=(80, 24)) as pilot:
         screen = await runs_ready(pilot)
@@ -174,6 +185,18 @@ async def test_s_sorts_by_the_next_column_and_shift_s_reverses(db: Path) -> None
         assert row_keys(table)[:3] == ["webshop/ep-4", "webshop/ep-3", "webshop/ep-2"]
         assert row_keys(table)[-1] == "webshop/ep-5"
         assert "sorted by return, descending" in shown(screen.query_one("#episodes-line", Static))
+
+
+async def test_a_long_run_lists_the_first_rows_of_the_current_order(db: Path, monkeypatch) -> None:
+    monkeypatch.setattr("rememberer_tui.screens.episodes.MAX_ROWS", 2)
+    async with app_on(db).run_test(size=(160, 30)) as pilot:
+        screen = await open_run(pilot, "webshop")
+        table = screen.query_one("#episodes", DataTable)
+        line = screen.query_one("#episodes-line", Static)
+        assert row_keys(table) == ["webshop/ep-1", "webshop/ep-2"]
+        assert "showing the first 2: sort (s, S) or filter (/) for others" in shown(line, 200)
+        await pilot.press("S")  # the newest first
+        assert row_keys(table) == ["webshop/ep-5", "webshop/ep-4"]
 
 
 async def test_clicking_a_header_sorts_by_that_column(db: Path) -> None:

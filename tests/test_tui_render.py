@@ -50,6 +50,13 @@ def test_retrieved_shows_scores_and_replayed_q_values() -> None:
     assert "empty memory" in text_of(render.retrieved([], None))
 
 
+def test_observation_hint_skips_what_every_page_repeats() -> None:
+    page = "WebShop\nInstruction:\nbuy a mug\n[Back to Search]\nPage 1 (Total results: 50)\n[Next >]"
+    assert render.observation_hint(page, "Buy a mug") == (
+        "WebShop ⏎ [Back to Search] ⏎ Page 1 (Total results: 50)")
+    assert render.observation_hint(page, "buy a mug", width=20) == "WebShop ⏎ [Back to …"
+
+
 def test_responses_show_errors_and_usage() -> None:
     failed = LlmExchanged("e", 0, "m", messages=[], error="timeout", latency_ms=30000.0)
     answered = LlmExchanged("e", 0, "m", messages=[{"role": "user", "content": "hi"}],

@@ -26,6 +26,7 @@ from replay.exemplars import ExemplarOptions
 from replay.matchers.config import MatcherConfig, MatcherConfigError
 from replay.metrics import epoch_table
 from replay.projection import replay_run
+from replay.retrieval import ItemSimilarity
 from store.events import RLConfig, RunStarted
 from store.recorder import SQLiteRecorder
 
@@ -63,6 +64,16 @@ def make_policy(llm: str, *, model: str, base_url: str | None, from_run: str | N
     config = LlmConfig(model=model, base_url=base_url, temperature=temperature, max_tokens=max_tokens,
                        timeout=timeout)
     return LlmPolicy(LlmClient(config), model=model)
+
+
+def _recorded_run(db: str, run: str) -> RunStarted:
+    if not os.path.exists(db):
+        raise CliError(f"--resume: {db} does not exist")
+    with SQLiteRecorder(db, create=False) as recorder:
+        started = find_run_started(recorder, run)
+    if started is None:
+        raise CliError(f"--resume: there is no run {run!r} in {db}")
+    return started
 
 
 def print_table(rows: list, console: Console) -> None:
@@ -105,7 +116,8 @@ def print_table(rows: list, console: Console) -> None:
 @click.option("--no-discouraged", is_flag=True, help="Ablation: show no discouraged actions.")
 @click.option("--static-exemplars", is_flag=True, help="Baseline: fixed exemplars, the memory unused.")
 @click.option("--no-memory", is_flag=True, help="Baseline: no memory at all (the LLM or policy alone).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run from its log.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from its log, with the settings it was started with.")
 @json_option
 def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None, model: str,
         temperature: float, max_tokens: int, timeout: float, from_run: str | None, train_tasks: str, test_tasks: str, epochs: int, max_steps: int, seed: int,
@@ -126,26 +138,38 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
       rememberer run --db demo.db --run again --llm replay --from-run gpt
     """
     given = pop_rl_options(kwargs)
+    memory_mode = "none" if no_memory else "static" if static_exemplars else "memory"
+    recorded = _recorded_run(db, run) if resume else None
     if llm is None:
-        llm = "openai" if base_url or os.environ.get("OPENAI_API_KEY") else "offline"
+        llm = recorded.options["llm"] if recorded is not None else (
+            "openai" if base_url or os.environ.get("OPENAI_API_KEY") else "offline")
+    if recorded is not None:
+        # The run's recorded settings win: a resumed run continues the same plan.
+        check_same_config(run, recorded.rl, given)
+        o = recorded.options
+        env_name, seed, config = recorded.environment, recorded.seed, recorded.rl
+        train_tasks, test_tasks, epochs, max_steps = o["train_tasks"], o["test_tasks"], o["epochs"], o["max_steps"]
+        memory_mode, top, similarity = o["memory"], o["top"], o["similarity"]
+        no_random_exemplars, no_discouraged = not o["random_exemplars"], not o["discouraged"]
     try:
         env = make_env(env_name, max_steps=max_steps)
         plan = Plan(parse_tasks(train_tasks, env, "train"), parse_tasks(test_tasks, env, "test"), epochs)
-        matcher_config = parse_matcher(matcher, env_name).ablate(similarity)
-        config = RLConfig(**given)
+        if recorded is not None:
+            matcher_config = MatcherConfig.from_dict(recorded.matcher)
+        else:
+            matcher_config = parse_matcher(matcher, env_name).ablate(similarity)
+            config = RLConfig(**given)
     except (EnvError, TaskSpecError, MatcherConfigError) as exc:
         raise CliError(str(exc)) from None
-    memory_mode = "none" if no_memory else "static" if static_exemplars else "memory"
     options = ExemplarOptions(format=env_format(env_name), top=top, random_actions=not no_random_exemplars,
                               discouraged=not no_discouraged, memory=memory_mode)
     policy = make_policy(llm, model=model, base_url=base_url, from_run=from_run, db=db,
                          temperature=temperature, max_tokens=max_tokens, timeout=timeout)
     console = Console(stderr=True)
     with SQLiteRecorder(db) as recorder:
-        started = find_run_started(recorder, run)
-        if started is not None and not resume:
-            raise CliError(f"run {run!r} already exists in {db}: use --resume to continue it, or another --run")
-        if started is None:
+        if recorded is None:
+            if find_run_started(recorder, run) is not None:
+                raise CliError(f"run {run!r} already exists in {db}: use --resume to continue it, or another --run")
             recorder.append([RunStarted(
                 run, rl=config, matcher=matcher_config.to_dict(),
                 models={"policy": policy.model, "embedding": matcher_config.models},
@@ -154,13 +178,13 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
                          "max_steps": max_steps, "llm": llm, "base_url": base_url or "", "memory": memory_mode,
                          "top": top, "similarity": similarity, "random_exemplars": not no_random_exemplars,
                          "discouraged": not no_discouraged})], run, 0)
-        else:
-            check_same_config(run, started.rl, given)
-            config, seed = started.rl, started.seed
         memory = None
         if memory_mode != "none":
             built = matcher_config.build(lambda m: Embedder(m, db=recorder.db))
-            state = replay_run(recorder, run, config=config) if started is not None else None
+            state = None
+            if recorded is not None:
+                state = replay_run(recorder, run, config=config,
+                                   similarity=ItemSimilarity(built) if config.item_capacity else None)
             memory = LiveMemory(config, built, options, seed, state=state)
         stopping = {"now": False}
 

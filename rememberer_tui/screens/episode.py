@@ -229,7 +229,8 @@ class EpisodeScreen(DataScreen):
         error = self.memory_errors.get(step.moment, "")
         records = [r for r in step.retrieved.records if isinstance(r, dict)] if step.retrieved else []
         when = f"as of position {step.moment}, before this step"
-        note = error or ("replaying…" if values is None and records else "")
+        note = error or (f"replaying the run up to position {step.moment}… (on a long run, "
+                         "`rememberer snapshot` makes this fast)" if values is None and records else "")
         retrieved = self.query_one("#retrieved", Static)
         if step.retrieved is None:
             retrieved.update(Text("no retrieval recorded for this step", style="dim italic"))

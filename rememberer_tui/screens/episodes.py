@@ -19,7 +19,7 @@ from store.recorder import StoreError
 
 
 def _success(row: EpisodeRow) -> Text:
-    if row.success is None:
+    if row.running:
         return Text("running", style="italic")
     return Text("yes", style="green") if row.success else Text("no", style="red")
 
@@ -34,6 +34,9 @@ COLUMNS: tuple[tuple[str, str, Callable[[EpisodeRow], object], bool], ...] = (
     ("return", "return", lambda r: (r.total_return, r.first_position), True),
     ("success", "success", lambda r: (r.success is None, bool(r.success), r.first_position), False),
 )
+MAX_ROWS = 1000
+
+
 class EpisodesScreen(DataScreen):
     SORT = Binding.Group("Sort")
     AUTO_FOCUS = "#episodes"
@@ -97,10 +100,13 @@ class EpisodesScreen(DataScreen):
         return sorted(rows, key=COLUMNS[self.sort_column][2], reverse=self.sort_reverse)
 
     def render_rows(self) -> None:
-        """Rebuild the table: the task column takes the width the others leave."""
+        """Rebuild the table: the task column takes the width the others leave. At most
+        MAX_ROWS rows go in (a DataTable measures every cell it holds): the first ones in
+        the current order, after the filter; sorting and filtering reach all episodes."""
         table = self.query_one("#episodes", DataTable)
         selected = self.selected_stream()
-        rows = self.visible()
+        matching = self.visible()
+        rows = matching[:MAX_ROWS]
         cells = [[Text(row.episode), Text(str(row.epoch), justify="right"), Text(row.split), None,
                   Text(str(row.steps), justify="right"),
                   Text(f"{row.total_return:.3g}", justify="right"), _success(row)] for row in rows]
@@ -119,17 +125,19 @@ class EpisodesScreen(DataScreen):
         table.loading = False
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
-        self.show_line(len(rows))
+        self.show_line(len(matching), len(rows))
 
-    def show_line(self, shown: int) -> None:
+    def show_line(self, matching: int, shown: int) -> None:
         label = COLUMNS[self.sort_column][1]
         order = "descending" if self.sort_reverse else "ascending"
-        parts = [Text(self.run, style="bold"),
-                 Text(f"{shown} of {len(self.episodes)} episodes" if self.filter_text
-                      else f"{len(self.episodes)} episodes"),
-                 Text(f"sorted by {label}, {order}")]
+        total = len(self.episodes)
+        count = f"{matching:,} of {total:,} episodes" if self.filter_text else f"{total:,} episodes"
+        parts = [Text(self.run, style="bold"), Text(count), Text(f"sorted by {label}, {order}")]
         if self.filter_text:
             parts.append(Text(f"filter: {self.filter_text}", style="italic"))
+        if shown < matching:
+            parts.append(Text(f"showing the first {shown:,}: sort (s, S) or filter (/) for others",
+                              style="italic"))
         if not self.episodes:
             parts[1:] = [Text("no episodes yet (an imported pool holds records, not episodes: "
                               f"rememberer qtable --run {self.run} lists them)", style="italic")]

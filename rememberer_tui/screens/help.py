@@ -13,7 +13,8 @@ from textual.widgets import Static
 HINTS = {
     "Runs": "enter opens a run; the episode figures fill in once computed.",
     "Episodes": "enter opens an episode; click a column header to sort by it.",
-    "Episode": "Q-values are replayed as of the step. Click a panel title to fold it.",
+    "Episode": "Q-values are replayed as of the step. tab moves to the panels (arrows scroll"
+               " them); a click on a folded title opens it.",
 }
 
 

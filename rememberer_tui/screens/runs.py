@@ -16,6 +16,7 @@ from rememberer_tui.screens.episodes import EpisodesScreen
 from store.recorder import StoreError
 
 WIDE = 110  # from this many columns the RL config gets its own column
+AGES_EVERY = 15.0  # seconds between refreshes of the "last event" ages
 
 
 def stats_cells(stats: RunStats | None) -> list[Text]:
@@ -59,6 +60,7 @@ class RunsScreen(DataScreen):
         self.title = "rememberer"
         self.sub_title = self.settings.db_path.name
         self.query_one("#runs", DataTable).loading = True
+        self.set_interval(AGES_EVERY, self.refresh_ages)
         self.reload()
 
     def reload(self) -> None:
@@ -118,6 +120,15 @@ class RunsScreen(DataScreen):
         table.loading = False
         if selected in self.runs:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
+        self.show_detail()
+
+    def refresh_ages(self) -> None:
+        """Keep "how long ago" true while the screen sits idle."""
+        table = self.query_one("#runs", DataTable)
+        now = self.settings.clock()
+        for run, summary in self.runs.items():
+            if run in table.rows:
+                table.update_cell(run, "last", Text(age(summary.last_event_at, now), justify="right"))
         self.show_detail()
 
     def on_resize(self) -> None:

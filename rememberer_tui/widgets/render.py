@@ -81,6 +81,15 @@ def _first_line(text: str, width: int = 60) -> str:
     return clip(lines[0] if lines else "", width)
 
 
+def observation_hint(observation: str, task: str, width: int = 120) -> str:
+    """A line that tells a stored observation apart: its first lines without the task
+    and without headings ("Instruction:"), which every page of an environment repeats."""
+    task = task.strip().casefold()
+    lines = [line.strip() for line in observation.splitlines()]
+    lines = [line for line in lines if line and line.casefold() != task and not line.endswith(":")]
+    return clip(" ⏎ ".join(lines[:3]), width)
+
+
 def action_values(values: Sequence[ActionValue], limit: int = 4, indent: str = "") -> Text:
     """'click[x]  Q 0.45 · 2 visits' one per line, highest Q first."""
     if not values:
@@ -129,7 +138,7 @@ def retrieved(records: Sequence[dict], values: StateValues | None, note: str = "
         if parts:
             text.append(f" ({' · '.join(parts)})")
         text.append("\n   ")
-        text.append(_first_line(obs, 200), style="dim")
+        text.append(observation_hint(obs, task), style="dim")
         q = values.get((task, obs), ()) if values is not None else recorded_values(record)
         text.append(f"\n   Q {source}:\n", style="italic")
         text.append_text(action_values(q, indent="     "))
