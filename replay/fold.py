@@ -50,6 +50,10 @@ from store.mapper import canonical_json
 from store.recorder import Recorded
 
 
+# The fold's own version: bump it whenever its arithmetic or `FoldState.to_json` changes,
+# so snapshots written by older code are simply not used (replay/snapshots.py).
+FOLD_VERSION = 1
+
 class FoldError(ValueError):
     """The events cannot be folded: out of order, or a transition outside an open episode."""
 
@@ -402,6 +406,10 @@ _HANDLERS: dict[type, Callable[[FoldState, Event, int], None]] = {
     PoolImported: _on_pool_imported,
     RecordForgotten: _on_record_forgotten,
 }
+
+# The event types that can change the memory; replay need not read (or decode) the others.
+FOLDED_TYPES = frozenset({TransitionRecorded.TYPE} | {
+    cls.TYPE for cls, handler in _HANDLERS.items() if handler is not _ignore})
 
 
 # --------------------------------------------------------------------------- updates

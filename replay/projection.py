@@ -13,7 +13,7 @@ from collections.abc import Callable
 import attrs
 
 from replay import snapshots
-from replay.fold import FoldState, apply, initial_state, qtable_rows
+from replay.fold import FOLDED_TYPES, FoldState, apply, initial_state, qtable_rows
 from replay.similarity import Similarity
 from store.events import RLConfig, RunStarted
 from store.recorder import SQLiteRecorder, StoreError
@@ -104,9 +104,12 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
             stats.snapshot_position = found.position
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
-    for recorded in recorder.read(state.position, run=run, upto=upto):
+    for recorded in recorder.read(state.position, run=run, upto=upto, types=FOLDED_TYPES):
         state = apply(recorded, state)
         stats.events_folded += 1
+    # The events skipped (retrievals, LLM exchanges) are no-ops of the fold: the state is
+    # the one after the run's last event at or before `upto`, as a live fold would say.
+    state.position = max(state.position, recorder.last_position(run=run, upto=upto))
     return state
 
 

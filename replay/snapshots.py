@@ -17,13 +17,11 @@ from collections.abc import Callable
 import attrs
 from sqlite_utils import Database, Migrations
 
+from replay.fold import FOLD_VERSION
 from store.events import RLConfig
 from store.mapper import canonical_json
 from store.recorder import SQLiteRecorder
 
-# Bump whenever the fold's arithmetic or `FoldState.to_json` changes: older snapshots are
-# then simply not used.
-FOLD_VERSION = 1
 
 TABLE = "snapshots"
 DERIVED_MIGRATIONS = Migrations("rememberer.derived")

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from json.encoder import encode_basestring as _json_str
@@ -320,8 +320,9 @@ class SQLiteRecorder:
         return row[0] or 0
 
     def read(self, after: int = 0, limit: int | None = None, *, run: str | None = None,
-             upto: int | None = None) -> Iterator[Recorded]:
-        """Events with position > after (and <= upto), in position order, optionally one run's."""
+             upto: int | None = None, types: Collection[str] | None = None) -> Iterator[Recorded]:
+        """Events with position > after (and <= upto), in position order, optionally one run's
+        and only of some types (replay skips the big payloads the fold ignores)."""
         sql, params = f"{_SELECT} WHERE position > ?", [after]
         if upto is not None:
             sql += " AND position <= ?"
@@ -329,11 +330,22 @@ class SQLiteRecorder:
         if run is not None:
             sql += " AND run = ?"
             params.append(run)
+        if types is not None:
+            sql += f" AND type IN ({','.join('?' * len(types))})"
+            params.extend(sorted(types))
         sql += " ORDER BY position"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         yield from _decoded(self.conn.execute(sql, params))
+
+    def last_position(self, *, run: str | None = None, upto: int | None = None) -> int:
+        """The position of the last event (of `run`, at or before `upto`); 0 if none."""
+        sql, params = "SELECT max(position) FROM events WHERE position <= ?", [upto if upto is not None else 2**63 - 1]
+        if run is not None:
+            sql += " AND run = ?"
+            params.append(run)
+        return self.conn.execute(sql, params).fetchone()[0] or 0
 
     def read_stream(self, stream: str, after_version: int = 0) -> list[Recorded]:
         rows = self.conn.execute(
