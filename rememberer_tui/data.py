@@ -11,13 +11,12 @@ fields with `json_extract`, never decoding every payload.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import attrs
 
+from replay.fold import fold
 from replay.projection import replay_run
 from replay.state import Record, StateKey
 from store.events import (
@@ -281,35 +280,8 @@ class ActionValue:
 StateValues = dict[StateKey, tuple[ActionValue, ...]]
 
 
-class MemoryCache:
-    """The last few replayed memories by (run, position), shared by the workers that ask
-    for "Q-values as they were": stepping back and forth does not replay again."""
-
-    def __init__(self, size: int = 16):
-        self.size = size
-        self._records: OrderedDict[tuple[str, int], dict[StateKey, Record]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def records(self, recorder: SQLiteRecorder, run: str, position: int) -> dict[StateKey, Record]:
-        key = (run, position)
-        with self._lock:
-            if key in self._records:
-                self._records.move_to_end(key)
-                return self._records[key]
-        records = replay_run(recorder, run, upto=position).records
-        with self._lock:
-            self._records[key] = records
-            while len(self._records) > self.size:
-                self._records.popitem(last=False)
-        return records
-
-
-def memory_at(recorder: SQLiteRecorder, run: str, position: int, keys: Iterable[StateKey],
-              cache: MemoryCache | None = None) -> StateValues:
-    """The Q-values of the given (task, observation) states as of log position `position`,
-    replayed from the run's events; a state with no record maps to an empty tuple.
-    Actions come highest Q first."""
-    records = (cache or MemoryCache(1)).records(recorder, run, position)
+def _values(records: dict[StateKey, Record], keys: Iterable[StateKey]) -> StateValues:
+    """Each key's actions, highest Q first; a state with no record maps to ()."""
     found: StateValues = {}
     for key in keys:
         record = records.get(key)
@@ -318,6 +290,26 @@ def memory_at(recorder: SQLiteRecorder, run: str, position: int, keys: Iterable[
             (ActionValue(name, stats.q, stats.visits, stats.mean_reward) for name, stats in actions),
             key=lambda a: (-a.q, a.action),
         ))
+    return found
+
+
+def memory_at(recorder: SQLiteRecorder, run: str, wanted: Sequence[tuple[int, Sequence[StateKey]]],
+              cancelled: Callable[[], bool] = lambda: False) -> dict[int, StateValues]:
+    """The Q-values of some (task, observation) states as they were at several log
+    positions of a run: {position: {state: actions}}. One replay up to the earliest
+    position, then the fold moves forward from one position to the next, so all the
+    steps of an episode cost about one replay. Stops early (returning what it has)
+    when `cancelled()` turns true."""
+    found: dict[int, StateValues] = {}
+    state = None
+    for position, keys in sorted(wanted, key=lambda item: item[0]):
+        if cancelled():
+            break
+        if state is None:
+            state = replay_run(recorder, run, upto=position)
+        else:
+            state = fold(recorder.read(state.position, run=run, upto=position), state)
+        found[position] = _values(state.records, keys)
     return found
 
 

@@ -38,11 +38,11 @@ class EpisodeLoaded(Message):
 
 
 class MemoryLoaded(Message):
-    """Q-values replayed as of `position`; `error` says why there are none."""
+    """Q-values replayed as of each step's moment, {position: values}; `error` says why
+    there are none."""
 
-    def __init__(self, position: int, values: StateValues, error: str = "") -> None:
+    def __init__(self, values: dict[int, StateValues], error: str = "") -> None:
         super().__init__()
-        self.position = position
         self.values = values
         self.error = error
 

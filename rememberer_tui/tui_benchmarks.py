@@ -152,7 +152,7 @@ def bench_tui(quick: bool = False, **_: object) -> dict:
         figures["runs_summary_s"] = _median(lambda: runs_summary(recorder))
         last = run_episodes(recorder, "run-0")[-1]
         begin = time.perf_counter()
-        memory_at(recorder, "run-0", last.first_position, [])
+        memory_at(recorder, "run-0", [(last.first_position, [])])
         figures["replay_to_last_episode_s"] = time.perf_counter() - begin
     figures |= asyncio.run(_drive(db, moves=10 if quick else 30))
     figures["db_mb"] = db.stat().st_size / 1e6

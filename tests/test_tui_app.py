@@ -12,12 +12,15 @@ from textual.widgets import Collapsible, DataTable, Input, Static
 
 from rememberer_tui.app import make_app
 from rememberer_tui.cli import cli
+from rememberer_tui.data import RunStats, episode_detail, run_episodes
+from rememberer_tui.messages import RunStatsLoaded
 from rememberer_tui.screens.episode import EpisodeScreen
 from rememberer_tui.screens.episodes import EpisodesScreen
 from rememberer_tui.screens.help import HelpScreen
 from rememberer_tui.screens.runs import RunsScreen
-from store.recorder import StoreError
-from tests.tui_fixtures import build_fixture_db, now, shown, wait_until
+from store.events import RunStarted
+from store.recorder import SQLiteRecorder, StoreError
+from tests.tui_fixtures import add_offline_run, build_fixture_db, now, shown, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -86,6 +89,11 @@ async def test_runs_screen_shows_each_run_with_its_figures(db: Path) -> None:
                                            "3 (1 open)", "1.00", "100%", "5m"]
         assert cells(table, "webshop") == ["webshop", "trace", "recorded trace", "γ=1 n=1 mean",
                                            "5", "0.70", "60%", "5m"]
+        # Figures arrive after the rows (here: as a worker would post them): the column grows.
+        screen.post_message(RunStatsLoaded("session", RunStats(12345, 1, 1.0, 1.0)))
+        await pilot.pause()
+        assert cells(table, "session")[4] == "12345 (12344 open)"
+        assert table.columns["episodes"].content_width >= len("12345 (12344 open)")
         detail = screen.query_one("#run-detail", Static)
         assert "last event #59 at 2026-01-01 00:00:00 (5m ago)" in shown(detail, 200)
         await pilot.press("down")
@@ -129,9 +137,20 @@ async def test_clicking_a_run_highlights_then_opens_it(db: Path) -> None:
         assert pilot.app.screen.run == "webshop"
 
 
-async def test_empty_database_says_what_to_do(tmp_path: Path) -> None:
-    from store.recorder import SQLiteRecorder
+async def test_r_refreshes_the_runs_when_not_following(tmp_path: Path) -> None:
+    db = build_fixture_db(tmp_path / "memory.db")
+    async with app_on(db).run_test() as pilot:  # poll_interval None: no live follow
+        screen = await runs_ready(pilot)
+        with SQLiteRecorder(db) as recorder:
+            recorder.append([RunStarted("another", environment="gym:CartPole-v1")], "another", 0)
+        await pilot.pause(0.2)
+        assert "another" not in screen.runs
+        await pilot.press("r")
+        await wait_until(pilot, lambda: "another" in screen.runs)
+        assert cells(screen.query_one("#runs", DataTable), "another")[:2] == ["another", "gym:CartPole-v1"]
 
+
+async def test_empty_database_says_what_to_do(tmp_path: Path) -> None:
     SQLiteRecorder(tmp_path / "empty.db").close()
     async with app_on(tmp_path / "empty.db").run_test() as pilot:
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.loaded)
@@ -277,6 +296,20 @@ async def test_n_p_home_end_move_between_the_steps_of_a_trace(db: Path) -> None:
         assert screen.shown_step == 0
         await pilot.press("p")
         assert screen.shown_step == 0
+
+
+async def test_an_offline_agent_step_shows_its_memory_replayed(tmp_path: Path) -> None:
+    db = add_offline_run(tmp_path / "offline.db")
+    with SQLiteRecorder(db, create=False) as recorder:
+        second = next(e for e in run_episodes(recorder, "offline") if e.epoch == 1)
+        step = episode_detail(recorder, second.stream).steps[0]
+    best = max(step.retrieved.records[0]["actions"], key=lambda a: a["q"])
+    async with app_on(db).run_test(size=(160, 48)) as pilot:
+        screen = await open_episode(pilot, "offline", second.episode)
+        await memory_shown(pilot, screen)
+        retrieved = shown(screen.query_one("#retrieved", Static), 160)
+        assert "Q then (replayed)" in retrieved
+        assert f"{best['action']}  Q {best['q']:.4g}" in retrieved
 
 
 async def test_a_failed_llm_attempt_and_the_folded_prompt(db: Path) -> None:

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rememberer_tui.data import (
-    MemoryCache,
     age,
     changes_since,
     episode_detail,
@@ -25,7 +24,7 @@ from rememberer_tui.data import (
 from store.events import EpisodeEnded, EpisodeStarted, RLConfig, TransitionRecorded
 from store.recorder import SQLiteRecorder, StreamBatch
 from tests.conftest import FIXED_TIME, fixed_clock
-from tests.tui_fixtures import ACTIONS, SCREENS, TASK, build_fixture_db
+from tests.tui_fixtures import ACTIONS, SCREENS, TASK, add_offline_run, build_fixture_db
 
 
 @pytest.fixture(scope="module")
@@ -103,24 +102,58 @@ def test_memory_at_gives_q_values_as_they_were_at_each_step(recorder) -> None:
     before o2 had a record = 0. In s-2, step 1's transition averages in 0.9 * V(o2) = 0.9."""
     steps = episode_detail(recorder, "session/s-2").steps
     o1, o2 = (TASK, SCREENS[1]), (TASK, SCREENS[2])
-    before_step1 = memory_at(recorder, "session", steps[1].moment, [o1, o2])
-    before_step2 = memory_at(recorder, "session", steps[2].moment, [o1, o2, (TASK, "unseen")])
-    (q1,) = before_step1[o1]
+    found = memory_at(recorder, "session", [(steps[2].moment, [o1, o2, (TASK, "unseen")]),
+                                            (steps[1].moment, [o1, o2])])
+    (q1,) = found[steps[1].moment][o1]
     assert (q1.action, q1.q, q1.visits) == (ACTIONS[1], 0.0, 1)
-    (q1,) = before_step2[o1]
+    (q1,) = found[steps[2].moment][o1]
     assert (q1.q, q1.visits) == (pytest.approx(0.45), 2)
-    (q2,) = before_step2[o2]
+    (q2,) = found[steps[2].moment][o2]
     assert (q2.action, q2.q, q2.visits) == (ACTIONS[2], 1.0, 1)
-    assert before_step2[(TASK, "unseen")] == ()
+    assert found[steps[2].moment][(TASK, "unseen")] == ()
 
 
-def test_memory_cache_replays_a_position_once(recorder) -> None:
-    cache = MemoryCache(size=2)
-    first = cache.records(recorder, "session", 40)
-    assert cache.records(recorder, "session", 40) is first
-    cache.records(recorder, "session", 41)
-    cache.records(recorder, "session", 42)
-    assert cache.records(recorder, "session", 40) is not first  # evicted, replayed anew
+@pytest.mark.parametrize("run", ["session", "webshop"])
+def test_folding_forward_equals_replaying_each_moment(recorder, run: str) -> None:
+    """One replay then forward folds gives what a replay from scratch gives at each moment."""
+    events = list(recorder.read(run=run))
+    keys = sorted({(e.event.task, e.event.observation) for e in events
+                   if e.type == "ExperienceRetrieved"} |
+                  {(TASK, s) for s in SCREENS} |
+                  {(ep.task, t.observation) for ep in run_episodes(recorder, run)
+                   for step in episode_detail(recorder, ep.stream).steps
+                   if (t := step.transition) is not None})
+    moments = [e.position for e in events][::3]
+    together = memory_at(recorder, run, [(m, keys) for m in moments])
+    for moment in moments:
+        assert together[moment] == memory_at(recorder, run, [(moment, keys)])[moment]
+
+
+def test_replayed_q_values_match_what_the_live_agent_retrieved(tmp_path: Path) -> None:
+    """An agent run records the Q-values its live memory held for each retrieved record;
+    replaying the log to the step's moment must give exactly those."""
+    db = add_offline_run(tmp_path / "offline.db")
+    with SQLiteRecorder(db, create=False) as recorder:
+        compared = 0
+        for episode in run_episodes(recorder, "offline"):
+            steps = [s for s in episode_detail(recorder, episode.stream).steps if s.retrieved]
+            wanted = [(s.moment, [(r["task"], r["observation"]) for r in s.retrieved.records])
+                      for s in steps]
+            replayed = memory_at(recorder, "offline", wanted)
+            for step in steps:
+                for record in step.retrieved.records:
+                    recorded = sorted((a["action"], a["q"], a["visits"]) for a in record["actions"])
+                    key = (record["task"], record["observation"])
+                    assert sorted((v.action, v.q, v.visits) for v in replayed[step.moment][key]) == recorded
+                    compared += 1
+        assert compared > 10
+
+
+def test_memory_at_stops_when_cancelled(recorder) -> None:
+    calls = []
+    found = memory_at(recorder, "session", [(40, []), (50, []), (55, [])],
+                      cancelled=lambda: calls.append(1) or len(calls) > 2)
+    assert sorted(found) == [40, 50]
 
 
 def test_changes_since_names_the_runs_that_grew(tmp_path: Path) -> None:

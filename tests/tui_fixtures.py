@@ -181,3 +181,19 @@ if __name__ == "__main__":
     import sys
 
     append_to_running_episode(sys.argv[1], sys.argv[2])
+
+
+OFFLINE_RUN = ["run", "--env", "webshop-mini", "--run", "offline", "--llm", "offline",
+               "--epochs", "2", "--train-tasks", "0:2", "--test-tasks", "0:1", "--max-steps", "6",
+               "--matcher", "fuzzy=0.5,webshop-page=0.5"]
+
+
+def add_offline_run(path: Path) -> Path:
+    """A short `rememberer run --llm offline` (a seeded heuristic, no model) into `path`."""
+    from click.testing import CliRunner
+
+    from rememberer_tui.cli import cli
+
+    result = CliRunner().invoke(cli, [*OFFLINE_RUN, "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    return path

@@ -9,7 +9,6 @@ from pathlib import Path
 import attrs
 from textual.screen import Screen
 
-from rememberer_tui.data import MemoryCache
 from store.recorder import SQLiteRecorder
 
 
@@ -29,7 +28,6 @@ class Settings:
     clock: Callable[[], datetime] = _utc_now
     play_interval: float = 1.0
     poll_interval: float | None = 0.5
-    memory: MemoryCache = attrs.field(factory=MemoryCache)
 
     def open(self) -> SQLiteRecorder:
         """A recorder for the calling thread only: sqlite3 connections never cross threads."""

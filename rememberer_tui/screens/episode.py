@@ -1,7 +1,8 @@
 """One episode, step by step: what the agent saw, recalled, was prompted, answered and did.
 
-The Q-values shown are those of the memory as it was just before the step, replayed
-from the log in a worker (and cached), not today's values.
+The Q-values shown are those of the memory as it was just before the step, not today's:
+one worker replays the run up to the episode's first step, then folds forward step by
+step, so moving between steps never waits for a replay.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Collapsible, DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
 
 from rememberer_tui.data import EpisodeDetail, StateKey, StateValues, Step, episode_detail, memory_at
 from rememberer_tui.messages import EpisodeLoaded, LoadFailed, MemoryLoaded
@@ -41,8 +43,8 @@ class EpisodeScreen(DataScreen):
         self.stream = stream
         self.detail: EpisodeDetail | None = None
         self.shown_step: int | None = None
-        self.memory: dict[int, StateValues] = {}
-        self.memory_errors: dict[int, str] = {}
+        self.memory: dict[int, StateValues] = {}  # step moment -> Q-values then
+        self.memory_error = ""
         self.player: Timer | None = None
 
     @property
@@ -107,14 +109,17 @@ class EpisodeScreen(DataScreen):
             self.post_message(LoadFailed(str(exc)))
 
     @work(thread=True, exclusive=True, group="memory")
-    def load_memory(self, position: int, keys: list[StateKey]) -> None:
+    def load_memory(self, wanted: list[tuple[int, list[StateKey]]]) -> None:
+        """The Q-values before each step, for the steps not known yet: one replay."""
+        worker = get_current_worker()
         try:
             with self.settings.open() as recorder:
-                values = memory_at(recorder, self.run, position, keys, self.settings.memory)
+                values = memory_at(recorder, self.run, wanted, lambda: worker.is_cancelled)
         except Exception as exc:  # a replay that fails must not close the viewer: say why
-            self.post_message(MemoryLoaded(position, {}, error=f"replay failed: {exc}"))
+            self.post_message(MemoryLoaded({position: {} for position, _ in wanted},
+                                           error=f"replay failed: {exc}"))
             return
-        self.post_message(MemoryLoaded(position, values))
+        self.post_message(MemoryLoaded(values))
 
     # ------------------------------------------------------------------ results
 
@@ -134,6 +139,10 @@ class EpisodeScreen(DataScreen):
             self.query_one("#step-summary", Static).update(Text("no steps recorded yet", style="italic"))
             return
         self.move_to(target)
+        wanted = [(step.moment, self.memory_keys(step)) for step in self.detail.steps
+                  if step.moment not in self.memory]
+        if wanted:
+            self.load_memory(wanted)
 
     def fill_steps(self) -> None:
         """The steps list, actions cut to the table's width (known once laid out)."""
@@ -187,6 +196,12 @@ class EpisodeScreen(DataScreen):
             return None
         return self.detail.steps[self.shown_step]
 
+    @staticmethod
+    def observation(step: Step) -> str:
+        if step.transition is not None:
+            return step.transition.observation
+        return step.retrieved.observation if step.retrieved is not None else ""
+
     def show_step(self, index: int) -> None:
         if self.detail is None or not 0 <= index < len(self.detail.steps) or index == self.shown_step:
             return
@@ -194,7 +209,7 @@ class EpisodeScreen(DataScreen):
         step = self.detail.steps[index]
         transition, retrieved = step.transition, step.retrieved
         dark = self.app.current_theme.dark
-        obs = transition.observation if transition else retrieved.observation if retrieved else ""
+        obs = self.observation(step)
         self.query_one("#step-summary", Static).update(render.step_summary(step, index + 1, len(self.detail.steps)))
         self.query_one("#observation", Static).update(render.observation(obs, dark))
         self.query_one("#observation-box").scroll_home(animate=False)
@@ -211,11 +226,10 @@ class EpisodeScreen(DataScreen):
             f"Prompt ({messages} messages)" if messages else "Prompt (none)")
         self.query_one("#response", Static).update(render.responses(step.exchanges))
         self.show_memory()
-        if step.moment not in self.memory and step.moment not in self.memory_errors:
-            self.load_memory(step.moment, self.memory_keys(step, obs))
 
-    def memory_keys(self, step: Step, observation: str) -> list[StateKey]:
-        keys = [(self.task, observation)]
+    def memory_keys(self, step: Step) -> list[StateKey]:
+        """The states whose Q-values the step shows: its own and those it retrieved."""
+        keys = [(self.task, self.observation(step))]
         if step.retrieved is not None:
             keys += [(str(r.get("task", "")), str(r.get("observation", "")))
                      for r in step.retrieved.records if isinstance(r, dict)]
@@ -226,7 +240,7 @@ class EpisodeScreen(DataScreen):
         if step is None:
             return
         values = self.memory.get(step.moment)
-        error = self.memory_errors.get(step.moment, "")
+        error = self.memory_error
         records = [r for r in step.retrieved.records if isinstance(r, dict)] if step.retrieved else []
         when = f"as of position {step.moment}, before this step"
         note = error or (f"replaying the run up to position {step.moment}… (on a long run, "
@@ -241,18 +255,16 @@ class EpisodeScreen(DataScreen):
         if values is None:
             state.update(Text(error or "replaying…", style="dim italic"))
         else:
-            obs = step.transition.observation if step.transition else step.retrieved.observation
-            state.update(render.action_values(values.get((self.task, obs), ()), limit=8))
+            state.update(render.action_values(values.get((self.task, self.observation(step)), ()),
+                                              limit=8))
 
     @on(MemoryLoaded)
     def memory_loaded(self, message: MemoryLoaded) -> None:
         if message.error:
-            self.memory_errors[message.position] = message.error
+            self.memory_error = message.error
         else:
-            self.memory[message.position] = message.values
-        step = self.current()
-        if step is not None and step.moment == message.position:
-            self.show_memory()
+            self.memory.update(message.values)
+        self.show_memory()
 
     # ------------------------------------------------------------------ keys
 

@@ -95,7 +95,7 @@ class RunsScreen(DataScreen):
         self.runs[message.run] = attrs.evolve(self.runs[message.run], stats=message.stats)
         table = self.query_one("#runs", DataTable)
         for key, cell in zip(("episodes", "average", "success"), stats_cells(message.stats)):
-            table.update_cell(message.run, key, cell)
+            table.update_cell(message.run, key, cell, update_width=True)
 
     def render_rows(self) -> None:
         table = self.query_one("#runs", DataTable)
@@ -128,7 +128,8 @@ class RunsScreen(DataScreen):
         now = self.settings.clock()
         for run, summary in self.runs.items():
             if run in table.rows:
-                table.update_cell(run, "last", Text(age(summary.last_event_at, now), justify="right"))
+                table.update_cell(run, "last", Text(age(summary.last_event_at, now), justify="right"),
+                                  update_width=True)
         self.show_detail()
 
     def on_resize(self) -> None:
