@@ -34,8 +34,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def render(name: str, figures: dict) -> str:
-    lines = [f"## {name}", "", "| figure | value |", "|---|---|"]
+def render(name: str, figures: dict, when: str) -> str:
+    lines = [f"## {name}", "", when, "", "| figure | value |", "|---|---|"]
     for key, value in figures.items():
         if isinstance(value, float):
             value = f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
@@ -51,7 +51,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     args = parser.parse_args()
     names = args.names or sorted(BENCHMARKS)
-    sections = []
+    out = ROOT / "docs" / "BENCHMARKS.md"
+    sections = _sections(out.read_text()) if out.exists() else {}
+    when = (f"Measured {datetime.date.today().isoformat()} on {machine()}"
+            f"{' (quick sizes)' if args.quick else ''}.")
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         cmd = [sys.executable, "-m", "rememberer_tui", "bench", name, "--json"]
@@ -59,17 +62,24 @@ def main() -> None:
             cmd.append("--quick")
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
-            sections.append(f"## {name}\n\nFAILED:\n\n```\n{done.stderr.strip()[-2000:]}\n```\n")
+            sections[name] = f"## {name}\n\n{when}\n\nFAILED:\n\n```\n{done.stderr.strip()[-2000:]}\n```\n"
             continue
-        sections.append(render(name, json.loads(done.stdout)))
-    today = datetime.date.today().isoformat()
-    header = (f"# Benchmarks\n\nMeasured {today} on {machine()}"
-              f"{' (quick sizes)' if args.quick else ''}, by `make bench`. Medians of repeated runs; "
-              "ratios compare with a baseline measured in the same run.\n\n")
-    out = ROOT / "docs" / "BENCHMARKS.md"
+        sections[name] = render(name, json.loads(done.stdout), when)
+    header = ("# Benchmarks\n\nWritten by `make bench` (`make bench BENCH=\"append read\"` reruns some and keeps "
+              "the others). Medians of repeated runs; ratios compare with a baseline measured in the same run. "
+              "The machine has 2 cores and is shared, so figures are noisy.\n\n")
     out.parent.mkdir(exist_ok=True)
-    out.write_text(header + "\n".join(sections))
+    out.write_text(header + "\n".join(sections[n] for n in sorted(sections)))
     print(f"wrote {out}", file=sys.stderr)
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The file's `## name` sections, so a partial rerun keeps the others."""
+    found: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        found[name] = "## " + chunk.rstrip("\n") + "\n"
+    return found
 
 
 if __name__ == "__main__":

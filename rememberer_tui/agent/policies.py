@@ -90,7 +90,9 @@ class OfflinePolicy:
                 return 0.5
             return float(len(task_words & words(_context_of(argument, context.observation))))
 
-        scored = [(heuristic(a) + self.memory_weight * memory.get(a, 0.0), rng.random(), a) for a in candidates]
+        repeats = {a: context.history.count(a) for a in candidates}  # an option clicked twice is a loop
+        scored = [(heuristic(a) + self.memory_weight * memory.get(a, 0.0) - repeats[a], rng.random(), a)
+                  for a in candidates]
         score, _, action = max(scored)
         if action in memory:
             return Decision(action, f"memory: value {memory[action]:.3g}, total score {score:.3g}")

@@ -14,7 +14,9 @@ from store.recorder import SQLiteRecorder
 
 
 def episode_id(epoch: int, task: Task) -> str:
-    return f"e{epoch}-{task.split}-{task.task_id}"
+    """`e0-train-17`; the split is added when the task id does not already say it."""
+    task_id = task.task_id if task.task_id.startswith(task.split) else f"{task.split}-{task.task_id}"
+    return f"e{epoch}-{task_id}"
 
 
 @attrs.frozen
