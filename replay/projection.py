@@ -8,15 +8,15 @@ the run's events in position order; writing snapshots is a separate, explicit ac
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLDED_TYPES, FoldState, apply, initial_state, qtable_rows
+from replay.fold import FOLDED_TYPES, FoldState, apply, fold, initial_state, qtable_rows
 from replay.similarity import Similarity
 from store.events import RLConfig, RunStarted
-from store.recorder import SQLiteRecorder, StoreError
+from store.recorder import Recorded, SQLiteRecorder, StoreError
 
 Report = Callable[[str], None]
 DEFAULT_SNAPSHOT_EVERY = 100_000
@@ -104,9 +104,12 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
             stats.snapshot_position = found.position
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
-    for recorded in recorder.read(state.position, run=run, upto=upto, types=FOLDED_TYPES):
-        state = apply(recorded, state)
-        stats.events_folded += 1
+    def counted(events: Iterator[Recorded]) -> Iterator[Recorded]:
+        for recorded in events:
+            stats.events_folded += 1
+            yield recorded
+
+    state = fold(counted(recorder.read(state.position, run=run, upto=upto, types=FOLDED_TYPES)), state)
     # The events skipped (retrievals, LLM exchanges) are no-ops of the fold: the state is
     # the one after the run's last event at or before `upto`, as a live fold would say.
     state.position = max(state.position, recorder.last_position(run=run, upto=upto))

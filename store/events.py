@@ -126,16 +126,17 @@ def _json_field(default_factory=dict):
         lambda value, field: json_value(value, field.name), takes_field=True))
 
 
-def _named(convert):
-    """A converter whose errors name the field they came from."""
+def _str_tuple_field(name: str):
+    """`_str_tuple` for field `name`, naming it in errors (a plain one-argument converter:
+    it runs on every event read back, so no per-call field lookup)."""
 
-    def with_name(value: Any, field: attrs.Attribute) -> Any:
+    def convert(value: Any) -> tuple:
         try:
-            return convert(value)
+            return _str_tuple(value)
         except EventValidationError as exc:
-            raise EventValidationError(f"{field.name}: {exc}") from None
+            raise EventValidationError(f"{name}: {exc}") from None
 
-    return attrs.Converter(with_name, takes_field=True)
+    return convert
 
 
 # --------------------------------------------------------------------------- value objects
@@ -202,7 +203,7 @@ class PoolRecord:
     task: str = attrs.field(validator=_str)
     observation: str = attrs.field(validator=_str)
     actions: tuple[PoolAction, ...] = attrs.field(converter=_pool_actions)
-    key: tuple[str, ...] = attrs.field(factory=tuple, converter=_named(_str_tuple))
+    key: tuple[str, ...] = attrs.field(factory=tuple, converter=_str_tuple_field("key"))
     action_history: tuple[tuple[str, ...], ...] = attrs.field(factory=tuple, converter=_history)
     last_reward: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
     total_reward: float = attrs.field(default=0.0, converter=_to_float, validator=_finite)
@@ -272,7 +273,7 @@ class TransitionRecorded(Event):
     terminated: bool = attrs.field(default=False, validator=_bool)
     truncated: bool = attrs.field(default=False, validator=_bool)
     reason: str = attrs.field(default="", validator=_str)
-    available_actions: tuple[str, ...] = attrs.field(factory=tuple, converter=_named(_str_tuple))
+    available_actions: tuple[str, ...] = attrs.field(factory=tuple, converter=_str_tuple_field("available_actions"))
 
     def __attrs_post_init__(self) -> None:
         if self.terminated and self.truncated:

@@ -417,18 +417,3 @@ def dumps_event(recorded: Recorded) -> str:
         "hash": recorded.hash,
         "payload": json.loads(payload),
     })
-
-
-def open_recorder(path: str | Path, **kwargs) -> SQLiteRecorder:
-    return SQLiteRecorder(path, **kwargs)
-
-
-def iter_batches(items: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
