@@ -2,11 +2,13 @@
 
 The app itself only routes: it opens the runs screen, runs the live-follow worker that
 watches the log for other processes' appends, and tells the open screens when their run
-grew. Every database or replay call happens in a screen's thread worker.
+grew; and it verifies the hash chain once, for the integrity status line. Every database
+or replay call happens in a thread worker.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -19,13 +21,19 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from rememberer_tui.data import changes_since
-from rememberer_tui.messages import LogAdvanced
+from rememberer_tui.messages import IntegrityChecked, LogAdvanced
 from rememberer_tui.screens.base import DataScreen, Settings
+from rememberer_tui.screens.diff import DiffScreen
 from rememberer_tui.screens.episode import EpisodeScreen
 from rememberer_tui.screens.episodes import EpisodesScreen
 from rememberer_tui.screens.help import HelpScreen
+from rememberer_tui.screens.memory import MemoryScreen
+from rememberer_tui.screens.plots import PlotsScreen
+from rememberer_tui.screens.provenance import ProvenanceScreen
 from rememberer_tui.screens.runs import RunsScreen
-from store.recorder import SQLiteRecorder
+from rememberer_tui.widgets.integrity import IntegrityLine
+from store.recorder import SQLiteRecorder, StoreError
+from store.verify import VerifyResult, verify
 
 THEMES = ("textual-dark", "textual-light")
 
@@ -44,12 +52,31 @@ class RemembererApp(App[None]):
         super().__init__()
         self.settings = settings
         self.start_theme = theme
+        self.integrity: VerifyResult | None = None  # the hash chain, once verified
+        self.integrity_error = ""
 
     def on_mount(self) -> None:
         self.theme = self.start_theme
         self.push_screen(RunsScreen(self.settings))
+        self.check_integrity()
         if self.settings.poll_interval is not None:
             self.follow_log()
+
+    @work(thread=True, exclusive=True, group="verify")
+    def check_integrity(self) -> None:
+        """Recompute the hash chain once, on this thread's own connection."""
+        try:
+            with self.settings.open() as recorder:
+                self.post_message(IntegrityChecked(verify(recorder)))
+        except (StoreError, sqlite3.Error) as exc:  # a damaged file is what this is for
+            self.post_message(IntegrityChecked(None, str(exc)))
+
+    @on(IntegrityChecked)
+    def integrity_checked(self, message: IntegrityChecked) -> None:
+        self.integrity, self.integrity_error = message.result, message.error
+        for screen in self.screen_stack:
+            for line in screen.query(IntegrityLine):
+                line.show(message.result, message.error)
 
     @work(thread=True, exclusive=True, group="follow")
     def follow_log(self) -> None:
@@ -80,7 +107,9 @@ class RemembererApp(App[None]):
     def help_sections(self) -> list[tuple[str, list]]:
         everywhere = [*self.BINDINGS, Binding("ctrl+p", "command_palette", "Command palette")]
         return [("Runs", RunsScreen.BINDINGS), ("Episodes", EpisodesScreen.BINDINGS),
-                ("Episode", EpisodeScreen.BINDINGS), ("Everywhere", everywhere)]
+                ("Episode", EpisodeScreen.BINDINGS), ("Memory", MemoryScreen.BINDINGS),
+                ("Provenance", ProvenanceScreen.BINDINGS), ("Diff", DiffScreen.BINDINGS),
+                ("Plots", PlotsScreen.BINDINGS), ("Everywhere", everywhere)]
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

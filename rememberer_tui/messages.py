@@ -9,6 +9,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from rememberer_tui.data import EpisodeDetail, EpisodeRow, RunStats, RunSummary, StateValues
+from store.verify import VerifyResult
 
 
 class RunsLoaded(Message):
@@ -54,6 +55,15 @@ class LogAdvanced(Message):
         super().__init__()
         self.position = position
         self.runs = runs
+
+
+class IntegrityChecked(Message):
+    """`verify` of the whole log answered (`error`: it could not run)."""
+
+    def __init__(self, result: VerifyResult | None, error: str = "") -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
 
 
 class LoadFailed(Message):

@@ -51,7 +51,7 @@ def row_keys(table: DataTable) -> list[str]:
 async def runs_ready(pilot) -> RunsScreen:
     app = pilot.app
     await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded
-                     and all(s.stats for s in app.screen.runs.values()))
+                     and all(s.stats for s in app.screen.runs.values()) and app.integrity is not None)
     return app.screen
 
 

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "retrieval": "replay.retrieval_benchmarks:bench_retrieval",
     "replay": "replay.benchmarks:bench_replay",
     "tui": "rememberer_tui.tui_benchmarks:bench_tui",
+    "scrub": "rememberer_tui.audit_benchmarks:bench_scrub",
     "step": "rememberer_tui.agent.benchmarks:bench_step",
 }
 

@@ -34,13 +34,15 @@ class EpisodeScreen(DataScreen):
         Binding("home", "first", "First step", priority=True, show=False),
         Binding("end", "last", "Last step", priority=True, show=False),
         Binding("space", "play", "Play/pause"),
+        Binding("m", "memory", "Memory then"),
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, settings: Settings, run: str, stream: str) -> None:
+    def __init__(self, settings: Settings, run: str, stream: str, step: int | None = None) -> None:
         super().__init__(settings)
         self.run = run
         self.stream = stream
+        self.start_step = step  # the step (its index) to show first, e.g. from a provenance
         self.detail: EpisodeDetail | None = None
         self.shown_step: int | None = None
         self.memory: dict[int, StateValues] = {}  # step moment -> Q-values then
@@ -132,7 +134,8 @@ class EpisodeScreen(DataScreen):
         self.show_episode_line()
         steps = len(self.detail.steps)
         # Follow the tail while the last step is shown (a live run); otherwise stay put.
-        target = 0 if previous is None else steps - 1 if was_last else previous
+        target = (self.row_of(self.start_step) if previous is None else
+                  steps - 1 if was_last else previous)
         self.shown_step = None
         self.fill_steps()
         if not steps:
@@ -314,6 +317,19 @@ class EpisodeScreen(DataScreen):
         if self.player is not None:
             self.player.stop()
             self.player = None
+
+    def row_of(self, step: int | None) -> int:
+        """The row of the step with this index (the first row if there is none)."""
+        rows = [i for i, s in enumerate(self.detail.steps) if s.index == step] if self.detail else []
+        return rows[0] if rows else 0
+
+    def action_memory(self) -> None:
+        """The memory screen as of this step's moment (before the step)."""
+        from rememberer_tui.screens.memory import MemoryScreen  # it imports this module itself
+
+        step = self.current()
+        if step is not None:
+            self.app.push_screen(MemoryScreen(self.settings, self.run, position=step.moment))
 
     def action_back(self) -> None:
         self.pause()

@@ -12,7 +12,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 from rememberer_tui.data import RunStats, RunSummary, age, rl_brief, run_heads, run_stats
 from rememberer_tui.messages import LoadFailed, RunsLoaded, RunStatsLoaded
 from rememberer_tui.screens.base import DataScreen, Settings
+from rememberer_tui.screens.diff import DiffScreen
 from rememberer_tui.screens.episodes import EpisodesScreen
+from rememberer_tui.screens.memory import MemoryScreen
+from rememberer_tui.screens.plots import PlotsScreen
+from rememberer_tui.widgets.integrity import IntegrityLine
 from store.recorder import StoreError
 
 WIDE = 110  # from this many columns the RL config gets its own column
@@ -43,6 +47,9 @@ class RunsScreen(DataScreen):
     AUTO_FOCUS = "#runs"
     BINDINGS = [
         Binding("enter", "open_run", "Open", priority=True),
+        Binding("m", "memory", "Memory"),
+        Binding("d", "diff", "Last epoch's diff"),
+        Binding("c", "plots", "Plots"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -54,6 +61,7 @@ class RunsScreen(DataScreen):
         yield Header()
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="run-detail", classes="detail-line")
+        yield IntegrityLine()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -174,6 +182,21 @@ class RunsScreen(DataScreen):
         run = self.selected_run()
         if run is not None:
             self.app.push_screen(EpisodesScreen(self.settings, run))
+
+    def action_memory(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.app.push_screen(MemoryScreen(self.settings, run))
+
+    def action_diff(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.app.push_screen(DiffScreen(self.settings, run))
+
+    def action_plots(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.app.push_screen(PlotsScreen(self.settings, run))
 
     def action_refresh(self) -> None:
         self.reload()

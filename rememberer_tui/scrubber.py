@@ -1,0 +1,319 @@
+"""Time travel through a run's memory: its Q-table at any log position, fast both ways.
+
+The fold only goes forward and updates its state in place, so going back means folding
+again from an earlier state, and copying a state of thousands of records costs as much as
+folding many events. The scrubber keeps one fold state instead, at its `frontier`, and a
+journal of every record change the fold made since its `base` (a snapshot or the run's
+start), each change with the record as it was before and after. The table it shows, the
+mirror, can then sit at any position between base and frontier: moving there undoes or
+redoes journal entries, a few per event, whatever the size of the memory. Beyond the
+frontier it folds on (from a newer snapshot when that is much closer); before the base it
+starts again from the nearest snapshot. The journal keeps at most `max_changes` entries,
+forgetting the oldest.
+
+Records are shown as immutable `RecordView`s, shared between the journal and the mirror,
+so a view handed to the UI thread never changes under it. A scrubber is used by one
+thread at a time (its `lock`), each call with that thread's own recorder.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_right
+from collections.abc import Callable
+
+import attrs
+
+from replay import snapshots
+from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, initial_state
+from replay.projection import run_config, snapshot_key
+from replay.state import Record, StateKey
+from store.events import RLConfig
+from store.recorder import SQLiteRecorder
+
+
+@attrs.frozen
+class ActionView:
+    """One action of a record as of a position; `last_position` is the event whose update
+    last touched it."""
+
+    action: str
+    q: float
+    visits: int
+    mean_reward: float
+    last_position: int
+
+
+@attrs.frozen
+class RecordView:
+    """A record as of a position: its actions in the order the fold added them, and the
+    best one (highest Q, the earliest added on a tie), None without actions."""
+
+    task: str
+    observation: str
+    actions: tuple[ActionView, ...]
+    visits: int
+    best: ActionView | None
+
+    @property
+    def key(self) -> StateKey:
+        return (self.task, self.observation)
+
+
+# A journal entry: (position, key, the record before, the record after); None = absent.
+Change = tuple[int, StateKey, RecordView | None, RecordView | None]
+
+
+def record_view(record: Record, before: RecordView | None = None) -> RecordView:
+    """The view of `record`, reusing `before`'s unchanged actions (the journal holds one
+    view per change: sharing keeps it small)."""
+    old = before.actions if before is not None else ()
+    actions = []
+    best = None
+    for index, (name, stats) in enumerate(record.actions.items()):
+        view = old[index] if index < len(old) else None
+        if (view is None or view.action != name or view.q != stats.q or view.visits != stats.visits
+                or view.mean_reward != stats.mean_reward or view.last_position != stats.last_position):
+            view = ActionView(name, stats.q, stats.visits, stats.mean_reward, stats.last_position)
+        actions.append(view)
+        if best is None or view.q > best.q:
+            best = view
+    return RecordView(record.task, record.observation, tuple(actions), record.visits, best)
+
+
+def table_rows(records: list[RecordView] | tuple[RecordView, ...]) -> list[dict]:
+    """The SPEC section 6 export rows of these records, as `replay.fold.qtable_rows` sorts
+    them: what `rememberer qtable --json` prints for the same position."""
+    rows = [{"task": r.task, "observation": r.observation, "action": a.action, "q": a.q,
+             "visits": a.visits, "mean_reward": a.mean_reward}
+            for r in records for a in r.actions]
+    rows.sort(key=lambda row: (row["task"], row["observation"], row["action"]))
+    return rows
+
+
+@attrs.frozen
+class Memory:
+    """The memory as of `position`: what one move hands to the screen.
+
+    `changed` are the changes the event at `position` itself made (to show what it did);
+    `snapshot` the snapshot position the fold restarted from during this move, if any,
+    and `folded` how many events this move folded. `serial` numbers the memories a
+    scrubber hands out; `touched` maps each record that differs from memory `serial - 1`
+    to its view now (None: absent), or is None when everything may differ (a restart), so
+    a screen can update what it derived from the previous one instead of starting over.
+    """
+
+    run: str
+    position: int
+    records: tuple[RecordView, ...]
+    changed: tuple[Change, ...] = ()
+    snapshot: int | None = None
+    folded: int = 0
+    serial: int = 0
+    touched: dict[StateKey, RecordView | None] | None = None
+
+
+class _Journal:
+    """The fold listener that writes the journal: every record change as (position, key,
+    before, after), with `mirror`, the records as of the entries applied, kept in step."""
+
+    def __init__(self) -> None:
+        self.mirror: dict[StateKey, RecordView] = {}
+        self.changes: list[Change] = []
+        self.positions: list[int] = []
+        self.applied = 0  # how many entries the mirror reflects
+        self.at = 0  # the position being folded
+        self.touched: set[StateKey] | None = None  # keys changed in the mirror (None: all)
+
+    def start(self, records: dict[StateKey, Record]) -> None:
+        self.mirror = {key: record_view(record) for key, record in records.items()}
+
+    def seek(self, target: int) -> None:
+        """Undo or redo entries until the mirror shows the memory as of `target`: each
+        record touched ends as it was before its earliest undone entry, or after its
+        latest redone one."""
+        wanted = bisect_right(self.positions, target)
+        if wanted < self.applied:
+            segment = self.changes[wanted:self.applied]
+            final = {key: before for _, key, before, _ in reversed(segment)}
+        else:
+            segment = self.changes[self.applied:wanted]
+            final = {key: after for _, key, _, after in segment}
+        mirror = self.mirror
+        for key, view in final.items():
+            if view is None:
+                mirror.pop(key, None)
+            else:
+                mirror[key] = view
+        if self.touched is not None:
+            self.touched.update(final)
+        self.applied = wanted
+
+    def changed_at(self, position: int) -> tuple[Change, ...]:
+        start = bisect_right(self.positions, position - 1)
+        return tuple(self.changes[start:bisect_right(self.positions, position)])
+
+    def prepend(self, older: _Journal) -> None:
+        """Put the entries of the stretch just before this journal's first in front."""
+        self.changes[:0] = older.changes
+        self.positions[:0] = older.positions
+        self.applied += len(older.changes)
+
+    def forget(self, keep: int) -> int | None:
+        """Drop the oldest entries, whole events at a time, so that about `keep` remain
+        (never one the mirror does not reflect); the last dropped position, if any."""
+        if len(self.changes) <= keep:
+            return None
+        last = self.positions[len(self.changes) - keep - 1]
+        cut = min(bisect_right(self.positions, last), self.applied)
+        del self.changes[:cut], self.positions[:cut]
+        self.applied -= cut
+        return last
+
+    # ------------------------------------------------------------------ fold listener
+
+    def record_added(self, record: Record) -> None:
+        self._write(record.state_key, record)
+
+    def record_changed(self, record: Record) -> None:
+        self._write(record.state_key, record)
+
+    def record_removed(self, record: Record, reason: str) -> None:
+        self._write(record.state_key, None)
+
+    def _write(self, key: StateKey, record: Record | None) -> None:
+        before = self.mirror.get(key)
+        after = record_view(record, before) if record is not None else None
+        self.changes.append((self.at, key, before, after))
+        self.positions.append(self.at)
+        self.applied += 1
+        if self.touched is not None:
+            self.touched.add(key)
+        if after is None:
+            self.mirror.pop(key, None)
+        else:
+            self.mirror[key] = after
+
+
+class Scrubber:
+    """A run's memory, movable to any position; see the module docstring."""
+
+    def __init__(self, run: str, config: RLConfig | None = None, *, max_changes: int = 400_000,
+                 refold_limit: int = 20_000):
+        self.run = run
+        self.config = config
+        self.max_changes = max_changes
+        self.refold_limit = refold_limit  # fold this many events rather than load a snapshot
+        self.lock = threading.Lock()
+        self.base = 0  # the journal reaches back to here
+        self.frontier = 0  # the fold state is here
+        self.position = 0  # the mirror is here
+        self.serial = 0  # memories handed out
+        self._state: FoldState | None = None
+        self._journal = _Journal()
+
+    @property
+    def journal_size(self) -> int:
+        return len(self._journal.changes)
+
+    @property
+    def can_extend(self) -> bool:
+        """Whether `extend_back` has something to do: the journal does not reach the start
+        and has room."""
+        return self._state is not None and self.base > 0 and len(self._journal.changes) < self.max_changes // 2
+
+    # ------------------------------------------------------------------ moving
+
+    def move(self, recorder: SQLiteRecorder, target: int,
+             cancelled: Callable[[], bool] = lambda: False) -> Memory | None:
+        """The memory as of `target` (the run's events with position <= target); None if
+        `cancelled()` says so once this thread's turn comes."""
+        with self.lock:
+            if cancelled():
+                return None
+            return self._move(recorder, max(0, target))
+
+    def _move(self, recorder: SQLiteRecorder, target: int) -> Memory:
+        if self.config is None:
+            self.config = run_config(recorder, self.run)
+        snapshot, folded = None, 0
+        if self._state is None or target < self.base:
+            snapshot = self._restart(recorder, target)
+        elif target > self.frontier + self.refold_limit and any(
+                self.frontier + self.refold_limit < p <= target for p in self._snapshot_positions(recorder)):
+            snapshot = self._restart(recorder, target, beyond=self.frontier)
+        self._journal.seek(min(target, self.frontier))
+        if target > self.frontier:
+            folded = self._fold_to(recorder, target)
+        self.position = target
+        self.serial += 1
+        journal = self._journal
+        mirror = journal.mirror
+        touched = None if journal.touched is None else {key: mirror.get(key) for key in journal.touched}
+        journal.touched = set()
+        return Memory(self.run, target, tuple(mirror.values()), journal.changed_at(target),
+                      snapshot, folded, self.serial, touched)
+
+    def _snapshot_positions(self, recorder: SQLiteRecorder) -> list[int]:
+        key = snapshot_key(self.config, None)
+        return [s.position for s in snapshots.listing(recorder, self.run)
+                if s.config_hash == key and s.fold_version == FOLD_VERSION]
+
+    def _latest(self, recorder: SQLiteRecorder, upto: int) -> snapshots.Loaded | None:
+        return snapshots.latest(recorder, self.run, snapshot_key(self.config, None), upto)
+
+    def _load(self, found: snapshots.Loaded | None, journal: _Journal) -> FoldState:
+        """The snapshot's fold state (empty without one), reporting changes to `journal`."""
+        if found is None:
+            state = initial_state(self.config, listeners=[journal])
+        else:
+            state = FoldState.from_json(found.state_json, listeners=[journal])
+        journal.start(state.records)
+        return state
+
+    def _restart(self, recorder: SQLiteRecorder, target: int, beyond: int | None = None) -> int | None:
+        """Start again from the newest usable snapshot at or before `target` (the run's
+        start without one); with `beyond`, only from a snapshot after that position.
+        Returns the snapshot's position."""
+        found = self._latest(recorder, target)
+        if beyond is not None and (found is None or found.position <= beyond):
+            return None
+        self._journal = _Journal()
+        self._state = self._load(found, self._journal)
+        self.base = self.frontier = self._state.position
+        return found.position if found is not None else None
+
+    def _fold_to(self, recorder: SQLiteRecorder, target: int) -> int:
+        state, journal = self._state, self._journal
+        folded = 0
+        for recorded in recorder.read(state.position, run=self.run, upto=target, types=FOLDED_TYPES):
+            journal.at = recorded.position
+            apply(recorded, state)
+            folded += 1
+        # The run's events may stop before `target`: the state is still that of `target`.
+        self.frontier = max(state.position, target)
+        if len(journal.changes) > self.max_changes:
+            self.base = journal.forget(self.max_changes // 2)
+        return folded
+
+    def extend_back(self, recorder: SQLiteRecorder) -> bool:
+        """Fold the stretch before the journal's base (from the snapshot before it, or the
+        start) and put its entries in front, so stepping back past the base stays a matter
+        of undoing. The long part runs without the lock: moves go on meanwhile. False if
+        there was nothing to do, or the scrubber restarted elsewhere in the meantime."""
+        with self.lock:
+            if not self.can_extend:
+                return False
+            base = self.base
+        older = _Journal()
+        state = self._load(self._latest(recorder, base - 1), older)
+        start = state.position
+        for recorded in recorder.read(state.position, run=self.run, upto=base, types=FOLDED_TYPES):
+            older.at = recorded.position
+            apply(recorded, state)
+        with self.lock:
+            if self.base != base:
+                return False
+            self._journal.prepend(older)
+            self.base = start
+        return True
