@@ -20,8 +20,12 @@ def tui(database: Path, light: bool, play_interval: float, no_follow: bool) -> N
     """Open the terminal UI on DATABASE: runs, then a run's episodes, then one episode
     step by step with the Q-values its memory held at that moment.
 
-    Screens update as another process (an agent run, an ingest) appends events.
-    Keys: enter opens, escape goes back, ? lists every key, q quits.
+    From the runs screen, m opens the run's memory at any position of its history
+    ([ ] one event, { } one episode, < > one epoch, g go to a position; enter on an
+    action shows every update that made its Q), d the diff of the last epoch, c the
+    learning curves. Screens update as another process (an agent run, an ingest) appends
+    events; a status line says whether the hash chain verifies.
+    Keys: enter opens, escape goes back, ? lists every key, x exports, q quits.
 
     \b
     Example:
