@@ -1,5 +1,7 @@
 """The memory an agent session reads and teaches: the fold's state, a retrieval index that
-follows it through the fold's listener hooks, and the exemplar builder.
+follows it through the fold's listener hooks, and the prompt builder. With `--no-memory`
+or `--static-exemplars` it still builds the prompt (without memory exemplars) and still
+folds, so the log of a baseline run replays like any other.
 
 Learning goes through `replay.fold.apply` with the `Recorded` event the store returned,
 the same call replay makes, so the live memory is the replayed one by construction.
@@ -28,8 +30,10 @@ class LiveMemory:
         similarity = ItemSimilarity(matcher) if config.item_capacity else None
         if state is None:
             state = initial_state(config, similarity=similarity)
-        self.index = RetrievalIndex.build(state.records.values(), matcher)
-        state.listeners = (*state.listeners, self.index)
+        # Only a memory that is shown needs an index (and, for embeddings, the model).
+        self.index = RetrievalIndex.build(state.records.values(), matcher) if options.memory == "memory" else None
+        if self.index is not None:
+            state.listeners = (*state.listeners, self.index)
         self.state = state
 
     def learn(self, recorded: Recorded) -> None:
@@ -38,7 +42,7 @@ class LiveMemory:
     def recall(self, task: str, observation: str, available_actions: Sequence[str], moment: int, *,
                history: Sequence[tuple[str, str]] = (), last_reward: float = 0.0,
                total_reward: float = 0.0) -> Recall:
-        prompt = build_prompt(self.index if len(self.index) else None, task, observation, seed=self.seed,
+        prompt = build_prompt(self.index if self.index else None, task, observation, seed=self.seed,
                               position=moment, options=self.options, history=history,
                               reward=last_reward, total_reward=total_reward,
                               available_actions=list(available_actions))

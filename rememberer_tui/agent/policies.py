@@ -105,15 +105,13 @@ class LlmPolicy:
 
     llm: Llm
     model: str
-    system: str = ("You are an agent acting in an environment. Answer with the lines "
-                   "'Encouraged:' then 'action -> value reason' per action, then 'Discouraged:'.")
     name: str = "llm"
 
     def act(self, context: StepContext) -> Decision:
         events: list = []
         call = recording_call(self.llm, events, episode=context.episode, step=context.step)
-        prompt = context.recall.exemplars or context.observation
-        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": prompt}]
+        # The prompt template already says what to answer and how (the paper's single prompt).
+        messages = [{"role": "user", "content": context.recall.exemplars}]
         try:
             choice = choose_action(call, messages, list(context.available_actions))
         except LlmError as exc:

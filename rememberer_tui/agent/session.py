@@ -42,7 +42,7 @@ class Recall:
     """What the memory gives one step: the event to record and the prompt material."""
 
     records: list  # JSON-ready: what ExperienceRetrieved stores
-    exemplars: str  # the exemplar text shown to the LLM
+    exemplars: str  # the whole prompt shown to the LLM, exemplars included
     suggestions: tuple[Suggestion, ...] = ()
 
 
@@ -113,7 +113,7 @@ class Session:
     run: str
     env: Environment
     policy: Policy
-    memory: Memory | None  # None: the --no-memory baseline
+    memory: Memory | None  # None: nothing to recall or learn (the policy sees the bare observation)
     seed: int = 0
     max_steps: int = 15
     stop: Callable[[], bool] = lambda: False
@@ -148,7 +148,7 @@ class Session:
                 recall = self.memory.recall(task, observation, available, _mix(episode, str(step)),
                                             history=history, last_reward=last_reward, total_reward=total)
             else:
-                recall = Recall(records=[], exemplars="")
+                recall = Recall(records=[], exemplars=observation)
             context = StepContext(task, observation, available, recall, step, episode,
                                   tuple(a for a, _ in history), _mix(episode_seed, str(step)),
                                   frozenset(tried.get(observation, ())))

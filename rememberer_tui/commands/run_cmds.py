@@ -178,14 +178,12 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
                          "max_steps": max_steps, "llm": llm, "base_url": base_url or "", "memory": memory_mode,
                          "top": top, "similarity": similarity, "random_exemplars": not no_random_exemplars,
                          "discouraged": not no_discouraged})], run, 0)
-        memory = None
-        if memory_mode != "none":
-            built = matcher_config.build(lambda m: Embedder(m, db=recorder.db))
-            state = None
-            if recorded is not None:
-                state = replay_run(recorder, run, config=config,
-                                   similarity=ItemSimilarity(built) if config.item_capacity else None)
-            memory = LiveMemory(config, built, options, seed, state=state)
+        built = matcher_config.build(lambda m: Embedder(m, db=recorder.db))
+        state = None
+        if recorded is not None:
+            state = replay_run(recorder, run, config=config,
+                               similarity=ItemSimilarity(built) if config.item_capacity else None)
+        memory = LiveMemory(config, built, options, seed, state=state)
         stopping = {"now": False}
 
         def request_stop(signum, frame) -> None:
