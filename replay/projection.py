@@ -82,6 +82,20 @@ def snapshot_key(config: RLConfig, similarity: Similarity | None) -> str | None:
     return snapshots.config_hash(config)
 
 
+def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> Similarity | None:
+    """The similarity a live session evicts with under item capacity: the run's own matcher
+    over its stored embeddings (replay never re-embeds a known text). None when the config
+    has no item capacity, where no similarity is ever asked."""
+    if config.item_capacity is None:
+        return None
+    from replay.embeddings import Embedder
+    from replay.matchers.config import MatcherConfig
+    from replay.retrieval import ItemSimilarity
+
+    matcher = MatcherConfig.from_dict(run_started(recorder, run).matcher)
+    return ItemSimilarity(matcher.build(lambda model: Embedder(model, db=recorder.db)))
+
+
 def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
                config: RLConfig | None = None, trail: bool = False, use_snapshots: bool = True,
                similarity: Similarity | None = None, report: Report | None = None,

@@ -201,3 +201,27 @@ def test_bad_options_are_one_line_errors(db_path: Path) -> None:
     ]:
         code, out = invoke("run", "--db", db_path, "--run", "x", *args)
         assert code != 0 and expected in out and out.strip().count("\n") == 0, (args, out)
+
+
+def test_qtable_replays_an_item_capacity_run_with_the_runs_own_similarity(db_path: Path) -> None:
+    """Evictions depend on the similarity: replay must use the run's matcher, as the live
+    memory did, or the replayed table differs from the one the agent had."""
+    from replay.retrieval import ItemSimilarity
+
+    env = make_env("webshop-mini", max_steps=8)
+    matcher = MatcherConfig((("fuzzy@task", 0.5), ("webshop-page", 0.5)))
+    config = RLConfig(item_capacity=12)
+    with SQLiteRecorder(db_path) as recorder:
+        recorder.append([RunStarted("cap", rl=config, matcher=matcher.to_dict())], "cap", 0)
+        built = matcher.build()
+        memory = LiveMemory(config, built, ExemplarOptions(format="webshop"), seed=1)
+        assert isinstance(memory.state.similarity, ItemSimilarity)
+        session = Session(recorder, "cap", env, OfflinePolicy(), memory, seed=1, max_steps=8)
+        run_plan(session, Plan(parse_tasks("0:6", env, "train"), [], epochs=1))
+        assert len(memory.state.records) == 12 and any(f.kind == "evicted" for f in memory.state.facts)
+        live = qtable_rows(memory.state)
+        text_only = qtable_rows(replay_run(recorder, "cap"))  # the fold's default similarity
+    code, out = invoke("qtable", "--db", db_path, "--run", "cap", "--json")
+    assert code == 0, out
+    assert json.loads(out) == live
+    assert text_only != live  # the similarity really decides here

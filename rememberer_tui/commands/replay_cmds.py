@@ -27,6 +27,7 @@ from replay.projection import (
     ReplayStats,
     qtable_json,
     replay_run,
+    run_similarity,
     resolve_run,
     run_config,
     run_length,
@@ -97,7 +98,7 @@ def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots
         config = _what_if(base, pop_rl_options(kwargs))
         stats = ReplayStats()
         state = replay_run(recorder, run, upto=at, config=config, use_snapshots=not no_snapshots,
-                           report=_warn, stats=stats)
+                           similarity=run_similarity(recorder, run, config), report=_warn, stats=stats)
         position = at if at is not None else recorder.max_position()
     if as_json:
         click.echo(qtable_json(state))
@@ -152,9 +153,11 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
         if position_a == position_b and config == base:
             raise CliError("nothing to compare: give --against POSITION, or RL options that differ "
                            "from the run's config")
-        state_a = replay_run(recorder, run, upto=position_a, config=base, report=_warn)
+        state_a = replay_run(recorder, run, upto=position_a, config=base, report=_warn,
+                             similarity=run_similarity(recorder, run, base))
         rows_a = qtable_rows(state_a)
-        state_b = replay_run(recorder, run, upto=position_b, config=config, report=_warn)
+        state_b = replay_run(recorder, run, upto=position_b, config=config, report=_warn,
+                             similarity=run_similarity(recorder, run, config))
         result = diff_rows(rows_a, qtable_rows(state_b))
     sides = {"a": {"position": position_a, "config": base.to_dict()},
              "b": {"position": position_b, "config": config.to_dict()}}
