@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from rememberer_tui.data import _EPISODE_STREAMS, _stream_range
+from rememberer_tui.data import EPISODE_STREAMS_SQL, stream_range
 from replay.diff import TableDiff, diff_rows
 from replay.fold import FOLDED_TYPES, FoldState, apply, initial_state, qtable_rows, trail_for
 from replay.metrics import EpochRow, epoch_table
@@ -58,13 +58,13 @@ class EpisodeMark:
 def episode_marks(recorder: SQLiteRecorder, run: str) -> list[EpisodeMark]:
     """The run's episodes in the order they started, by a skip-scan of the stream index."""
     rows = recorder.conn.execute(
-        _EPISODE_STREAMS +
+        EPISODE_STREAMS_SQL +
         " SELECT s, f.position, (SELECT position FROM events WHERE stream = s ORDER BY version DESC LIMIT 1),"
         " json_extract(f.payload, '$.episode'), json_extract(f.payload, '$.epoch'),"
         " json_extract(f.payload, '$.split')"
         " FROM streams JOIN events AS f ON f.stream = s AND f.version = 1"
         " WHERE f.type = 'EpisodeStarted' ORDER BY f.position",
-        _stream_range(run),
+        stream_range(run),
     ).fetchall()
     return [EpisodeMark(stream, episode, epoch, split, first, last)
             for stream, first, last, episode, epoch, split in rows]

@@ -124,7 +124,7 @@ def rl_brief(config: RLConfig | None) -> str:
 
 # A skip-scan: one index seek per distinct value instead of reading every index entry,
 # so listing a run's episodes costs O(episodes x log events), whatever their length.
-_EPISODE_STREAMS = (
+EPISODE_STREAMS_SQL = (
     "WITH RECURSIVE streams(s) AS ("
     " SELECT (SELECT min(stream) FROM events WHERE stream >= :lo AND stream < :hi)"
     " UNION ALL"
@@ -133,7 +133,7 @@ _EPISODE_STREAMS = (
 )
 
 
-def _stream_range(run: str) -> dict[str, str]:
+def stream_range(run: str) -> dict[str, str]:
     """Bounds of the streams `run/...` in the index: '0' is the character after '/'."""
     return {"lo": f"{run}/", "hi": f"{run}0"}
 
@@ -187,13 +187,13 @@ def run_heads(recorder: SQLiteRecorder) -> list[RunSummary]:
 def run_stats(recorder: SQLiteRecorder, run: str) -> RunStats:
     """Episodes, ended episodes, average return and success rate, from each episode's last event."""
     episodes, ended, average, success = recorder.conn.execute(
-        _EPISODE_STREAMS +
+        EPISODE_STREAMS_SQL +
         " SELECT count(*), total(e.type = 'EpisodeEnded'),"
         " avg(CASE WHEN e.type = 'EpisodeEnded' THEN json_extract(e.payload, '$.total_reward') END),"
         " avg(CASE WHEN e.type = 'EpisodeEnded' THEN json_extract(e.payload, '$.success') END)"
         " FROM streams JOIN events AS e"
         " ON e.stream = s AND e.version = (SELECT max(version) FROM events WHERE stream = s)",
-        _stream_range(run),
+        stream_range(run),
     ).fetchone()
     return RunStats(episodes, int(ended), average, success)
 
@@ -206,7 +206,7 @@ def runs_summary(recorder: SQLiteRecorder) -> list[RunSummary]:
 def run_episodes(recorder: SQLiteRecorder, run: str) -> list[EpisodeRow]:
     """The run's episodes in the order they started."""
     rows = recorder.conn.execute(
-        _EPISODE_STREAMS +
+        EPISODE_STREAMS_SQL +
         " SELECT last.stream, s.position, e.type,"
         " json_extract(s.payload, '$.episode'), json_extract(s.payload, '$.epoch'),"
         " json_extract(s.payload, '$.split'), json_extract(s.payload, '$.task'),"
@@ -218,7 +218,7 @@ def run_episodes(recorder: SQLiteRecorder, run: str) -> list[EpisodeRow]:
         " JOIN events AS e ON e.stream = last.stream AND e.version = last.v"
         " WHERE s.type = 'EpisodeStarted'"
         " ORDER BY s.position",
-        _stream_range(run),
+        stream_range(run),
     ).fetchall()
     episodes = []
     for stream, first, last_type, episode, epoch, split, task, steps, total, success in rows:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import click
 
+from replay.matchers.config import MatcherConfig, MatcherConfigError
 from store.events import UPDATE_MODES
 
 
@@ -54,3 +55,22 @@ RL_OPTION_NAMES = ("gamma", "n_step", "update_mode", "learning_rate", "action_ca
 def pop_rl_options(kwargs: dict) -> dict:
     """Remove the RL options from a command's kwargs; return those the user set."""
     return {name: value for name in RL_OPTION_NAMES if (value := kwargs.pop(name, None)) is not None}
+
+
+matcher_option = click.option(
+    "--matcher", default=None, metavar="NAME=WEIGHT,...",
+    help="Similarity terms, weights summing to 1: embedding[:MODEL], lcs, fuzzy, webshop-page, "
+         "wikihow-instruction, each optionally @task or @observation "
+         "(e.g. embedding=0.5,lcs=0.5). Default: the run's, or the environment's preset.")
+
+
+def parse_matcher(text: str) -> MatcherConfig:
+    """`--matcher` text as a config; bad text is a one-line MatcherConfigError."""
+    terms = []
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            terms.append((name.strip(), float(weight)))
+        except ValueError:
+            raise MatcherConfigError(f"--matcher: {part!r} must be NAME=WEIGHT") from None
+    return MatcherConfig(tuple(terms))

@@ -26,3 +26,9 @@ def fixed_clock() -> str:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "memory.db"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests (Textual's Pilot) run on asyncio."""
+    return "asyncio"

@@ -214,7 +214,7 @@ def rememberer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
-NO_MODEL_JSON = json.dumps(NO_MODEL.to_dict())
+NO_MODEL_TERMS = ",".join(f"{name}={weight}" for name, weight in NO_MODEL.terms)
 
 
 def test_retrieve_command_prints_records_with_scores_and_q_values(tmp_path) -> None:
@@ -224,7 +224,7 @@ def test_retrieve_command_prints_records_with_scores_and_q_values(tmp_path) -> N
     query = load_pool(REFERENCE_POOLS / "annotated_pool-auto.q.yaml").records[12]
     (tmp_path / "screen.txt").write_text(query.observation, encoding="utf-8")
     done = rememberer("retrieve", "--db", db, "--run", "wiki", "--task", query.task, "--observation",
-                      f"@{tmp_path / 'screen.txt'}", "--top", "3", "--json", "--matcher", NO_MODEL_JSON, cwd=ROOT)
+                      f"@{tmp_path / 'screen.txt'}", "--top", "3", "--json", "--matcher", NO_MODEL_TERMS, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["position"] == 2 and out["matcher"] == NO_MODEL.to_dict()
@@ -235,7 +235,7 @@ def test_retrieve_command_prints_records_with_scores_and_q_values(tmp_path) -> N
     assert [r["score"] for r in out["records"]] == sorted((r["score"] for r in out["records"]), reverse=True)
 
     table = rememberer("retrieve", "--db", db, "--task", query.task, "--observation", query.observation,
-                       "--matcher", NO_MODEL_JSON, "--top", "1", cwd=ROOT)
+                       "--matcher", NO_MODEL_TERMS, "--top", "1", cwd=ROOT)
     assert table.returncode == 0, table.stderr
     assert "retrieved at position 2" in table.stdout and "CLICK(5): 2" in table.stdout
 
@@ -243,14 +243,14 @@ def test_retrieve_command_prints_records_with_scores_and_q_values(tmp_path) -> N
 @pytest.mark.parametrize("args, message", [
     (["--run", "nope"], "no run 'nope'"),
     (["--observation", "@/no/such/file.txt"], "--observation @/no/such/file.txt: No such file"),
-    (["--matcher", "{not json"], "--matcher is not JSON"),
-    (["--matcher", '{"terms": [{"matcher": "lcs", "weight": 0.4}]}'], "matcher weights must sum to 1"),
+    (["--matcher", "lcs"], "--matcher: 'lcs' must be NAME=WEIGHT"),
+    (["--matcher", "lcs=0.4"], "matcher weights must sum to 1"),
     (["--at", "99"], "position 99 is outside the log"),
 ])
 def test_retrieve_command_errors_are_one_line(tmp_path, args, message) -> None:
     recorder = import_pool(tmp_path / "m.db", "init_pool.q.yaml", run="wiki")
     recorder.close()
-    base = {"--run": "wiki", "--task": "t", "--observation": "<div>", "--matcher": NO_MODEL_JSON}
+    base = {"--run": "wiki", "--task": "t", "--observation": "<div>", "--matcher": NO_MODEL_TERMS}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     done = CliRunner().invoke(cli, ["retrieve", "--db", str(tmp_path / "m.db"), *[x for kv in base.items() for x in kv]])

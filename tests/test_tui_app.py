@@ -25,10 +25,6 @@ from tests.tui_fixtures import add_offline_run, build_fixture_db, now, shown, wa
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:

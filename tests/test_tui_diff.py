@@ -22,10 +22,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def cli_diff(*args: str) -> dict:
     result = CliRunner().invoke(cli, ["diff", "--db", str(agent_db()), "--run", AGENT_RUN, *args, "--json"])

@@ -18,10 +18,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def tamper(path: Path, position: int) -> None:
     """What someone with plain sqlite3 could do: drop the triggers, change a reward."""

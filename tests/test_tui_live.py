@@ -19,10 +19,6 @@ pytestmark = pytest.mark.anyio
 REMEMBERER = Path(sys.executable).parent / "rememberer"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def run(*command: str) -> None:
     """Another process, awaited without blocking the app's event loop."""

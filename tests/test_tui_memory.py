@@ -37,10 +37,6 @@ from tests.tui_fixtures import wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture(scope="module")
 def db() -> Path:

@@ -17,10 +17,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def open_plots(pilot) -> PlotsScreen:
     await runs_on(pilot, AGENT_RUN)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from rememberer_tui.envs.base import TextEnv
 from store.events import (
     EpisodeEnded,
     EpisodeStarted,
@@ -90,12 +91,6 @@ class Memory(Protocol):
     def learn(self, recorded: Recorded) -> None: ...
 
 
-class Environment(Protocol):
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[str, dict]: ...
-
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict]: ...
-
-
 @attrs.frozen
 class EpisodeResult:
     episode: str
@@ -111,7 +106,7 @@ class Session:
 
     recorder: SQLiteRecorder
     run: str
-    env: Environment
+    env: TextEnv
     policy: Policy
     memory: Memory | None  # None: nothing to recall or learn (the policy sees the bare observation)
     seed: int = 0

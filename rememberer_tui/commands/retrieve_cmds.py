@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rememberer_tui.cli import CliError, cli
-from rememberer_tui.options import db_option, json_option, run_option
+from rememberer_tui.options import db_option, json_option, matcher_option, parse_matcher, run_option
 from replay.embeddings import EmbeddingError, Embedder
 from replay.exemplars import FORMATS, MEMORY_MODES, ExemplarOptions, build_prompt
 from replay.index import RetrievalIndex
@@ -33,14 +33,10 @@ def run_format(recorder: SQLiteRecorder, started: RunStarted) -> str:
 
 
 def matcher_config(started: RunStarted, format: str, override: str | None) -> MatcherConfig:
-    """The run's recorded matcher config (or `override`, JSON); an empty one means the
+    """`--matcher` if given, else the run's recorded config; an empty one means the
     format's preset."""
     if override is not None:
-        try:
-            data = json.loads(override)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--matcher is not JSON: {exc.msg} (column {exc.colno})") from None
-        return MatcherConfig.from_dict(data)
+        return parse_matcher(override)
     return MatcherConfig.from_dict(started.matcher) if started.matcher else MatcherConfig.preset(format)
 
 
@@ -81,8 +77,7 @@ def _echo_table(results, position: int) -> None:
 @click.option("--exemplars", is_flag=True, help="Print the exact prompt the agent would get instead.")
 @click.option("--format", "format_", type=click.Choice(("auto", *FORMATS)), default="auto", show_default=True,
               help="Prompt format and matcher preset; auto: the run's environment or imported pool.")
-@click.option("--matcher", default=None,
-              help='Matcher config as JSON instead of the run\'s, e.g. {"task": "embedding", "observation": "lcs"}.')
+@matcher_option
 @click.option("--similarity", type=click.Choice(ABLATIONS), default="combined", show_default=True,
               help="Ablation: use only the task's or only the observation's matchers.")
 @click.option("--memory", type=click.Choice(MEMORY_MODES), default="memory", show_default=True,

@@ -19,7 +19,14 @@ from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
 from rememberer_tui.envs.base import EnvError
 from rememberer_tui.envs.registry import list_envs, make_env
-from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options
+from rememberer_tui.options import (
+    db_option,
+    json_option,
+    matcher_option,
+    parse_matcher,
+    pop_rl_options,
+    rl_options,
+)
 from rememberer_tui.progress import progress
 from replay.embeddings import Embedder
 from replay.exemplars import ExemplarOptions
@@ -35,20 +42,6 @@ LLM_KINDS = ("openai", "offline", "replay")
 
 def env_format(env_name: str) -> str:
     return "webshop" if env_name.startswith("webshop") else "generic"
-
-
-def parse_matcher(text: str | None, env_name: str) -> MatcherConfig:
-    """`name=weight,name=weight` (e.g. `embedding=0.5,webshop-page=0.5`), default per env."""
-    if not text:
-        return MatcherConfig.preset(env_format(env_name))
-    terms = []
-    for part in text.split(","):
-        name, _, weight = part.partition("=")
-        try:
-            terms.append((name.strip(), float(weight)))
-        except ValueError:
-            raise CliError(f"--matcher: {part!r} must be NAME=WEIGHT") from None
-    return MatcherConfig(tuple(terms))
 
 
 def make_policy(llm: str, *, model: str, base_url: str | None, from_run: str | None, db: str,
@@ -106,9 +99,7 @@ def print_table(rows: list, console: Console) -> None:
 @click.option("--max-steps", type=click.IntRange(1), default=15, show_default=True, help="Step budget per episode.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds exploration and exemplar randomness.")
 @rl_options
-@click.option("--matcher", default=None,
-              help="Similarity terms NAME=WEIGHT,... (embedding, lcs, fuzzy, webshop-page, "
-                   "wikihow-instruction; weights sum to 1). Default per environment.")
+@matcher_option
 @click.option("--similarity", type=click.Choice(["combined", "task-only", "observation-only"]),
               default="combined", show_default=True, help="Ablation: use only the task or observation terms.")
 @click.option("--top", type=click.IntRange(1), default=2, show_default=True, help="Exemplars retrieved per step.")
@@ -157,7 +148,8 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
         if recorded is not None:
             matcher_config = MatcherConfig.from_dict(recorded.matcher)
         else:
-            matcher_config = parse_matcher(matcher, env_name).ablate(similarity)
+            preset = MatcherConfig.preset(env_format(env_name))
+            matcher_config = (parse_matcher(matcher) if matcher else preset).ablate(similarity)
             config = RLConfig(**given)
     except (EnvError, TaskSpecError, MatcherConfigError) as exc:
         raise CliError(str(exc)) from None
