@@ -25,7 +25,6 @@ from tests.tui_fixtures import add_offline_run, build_fixture_db, now, shown, wa
 pytestmark = pytest.mark.anyio
 
 
-
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_fixture_db(tmp_path_factory.mktemp("tui") / "memory.db")

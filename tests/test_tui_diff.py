@@ -22,7 +22,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-
 def cli_diff(*args: str) -> dict:
     result = CliRunner().invoke(cli, ["diff", "--db", str(agent_db()), "--run", AGENT_RUN, *args, "--json"])
     assert result.exit_code == 0, result.output

@@ -18,7 +18,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-
 def tamper(path: Path, position: int) -> None:
     """What someone with plain sqlite3 could do: drop the triggers, change a reward."""
     conn = sqlite3.connect(path, isolation_level=None)

@@ -19,7 +19,6 @@ pytestmark = pytest.mark.anyio
 REMEMBERER = Path(sys.executable).parent / "rememberer"
 
 
-
 async def run(*command: str) -> None:
     """Another process, awaited without blocking the app's event loop."""
     proc = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=asyncio.subprocess.PIPE,

@@ -37,7 +37,6 @@ from tests.tui_fixtures import wait_until
 pytestmark = pytest.mark.anyio
 
 
-
 @pytest.fixture(scope="module")
 def db() -> Path:
     return agent_db()

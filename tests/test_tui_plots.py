@@ -17,7 +17,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-
 async def open_plots(pilot) -> PlotsScreen:
     await runs_on(pilot, AGENT_RUN)
     await pilot.press("c")

@@ -34,7 +34,6 @@ from tests.tui_fixtures import shown, wait_until
 pytestmark = pytest.mark.anyio
 
 
-
 async def open_provenance(pilot, key_of=lambda rows: max(rows, key=lambda r: (r.visits, r.key))):
     """From the memory screen at the run's end: the record `key_of` picks, enter, then
     enter on its best action."""
