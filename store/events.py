@@ -218,9 +218,14 @@ def _new_event_id() -> str:
     return str(uuid.uuid4())
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Event:
-    """Base of every event type. `event_id` makes a retried append idempotent."""
+    """Base of every event type. `event_id` makes a retried append idempotent.
+
+    Events keep their fields in an instance dict (`slots=False`): attrs then sets them by
+    writing that dict, and the mapper can rebuild a well-formed stored row the same way
+    (store/mapper.py `_rebuild`), which matters to replay, the hottest read there is.
+    """
 
     TYPE: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -228,7 +233,7 @@ class Event:
     event_id: str = attrs.field(factory=_new_event_id, kw_only=True, validator=_nonempty_str)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class RunStarted(Event):
     TYPE: ClassVar[str] = "RunStarted"
 
@@ -245,7 +250,7 @@ class RunStarted(Event):
     options: dict = _json_field()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class EpisodeStarted(Event):
     TYPE: ClassVar[str] = "EpisodeStarted"
 
@@ -256,7 +261,7 @@ class EpisodeStarted(Event):
     epoch: int = attrs.field(default=0, validator=_int(0))
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class TransitionRecorded(Event):
     """One step: o_t, a_t, r_t, o_{t+1}. Terminated and truncated are kept apart
     because they bootstrap differently (SPEC section 3)."""
@@ -284,7 +289,7 @@ class TransitionRecorded(Event):
         return self.terminated or self.truncated
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ExperienceRetrieved(Event):
     """What the memory returned for a query and the exemplars built from it."""
 
@@ -298,7 +303,7 @@ class ExperienceRetrieved(Event):
     exemplars: str = attrs.field(default="", validator=_str, kw_only=True)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class LlmExchanged(Event):
     """One request/response with the LLM. Never holds a key: the mapper redacts."""
 
@@ -317,7 +322,7 @@ class LlmExchanged(Event):
     attempt: int = attrs.field(default=1, validator=_int(1), kw_only=True)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class EpisodeEnded(Event):
     TYPE: ClassVar[str] = "EpisodeEnded"
 
@@ -327,7 +332,7 @@ class EpisodeEnded(Event):
     steps: int = attrs.field(default=0, validator=_int(0))
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class PoolImported(Event):
     """Records seeded from a reference pool; later updates continue from their values."""
 
@@ -340,7 +345,7 @@ class PoolImported(Event):
     )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class RecordForgotten(Event):
     """A tombstone: the projection drops the record, the log keeps its history."""
 

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from math import isfinite
 from typing import Any
 
 import attrs
 
-from store.events import EVENT_TYPES, Event, EventValidationError, json_value
+from store.events import (
+    EVENT_TYPES,
+    SPLITS,
+    EpisodeEnded,
+    EpisodeStarted,
+    Event,
+    EventValidationError,
+    TransitionRecorded,
+    json_value,
+)
 from store.secrets import may_hold_secret, redact
 
 
@@ -132,6 +142,12 @@ def from_row_fields(event_type: str, schema_version: int, payload_json: str, eve
         raise EventValidationError(f"{event_type} payload is not a JSON object")
     if cls is None or schema_version != cls.SCHEMA_VERSION:
         payload = upcast(event_type, schema_version, payload)
+    else:
+        event = _rebuild(cls, payload, event_id)
+        if event is not None:
+            return event
+    if "event_id" in payload:
+        raise EventValidationError(f"{event_type} payload holds event_id, which has its own column")
     try:
         return cls(event_id=event_id, **payload)
     except TypeError as exc:  # a field the class does not have, or a missing one
@@ -139,3 +155,74 @@ def from_row_fields(event_type: str, schema_version: int, payload_json: str, eve
         if unknown:
             raise EventValidationError(f"{event_type} has unknown field(s): {', '.join(unknown)}") from None
         raise EventValidationError(f"{event_type}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- hot rows
+# Replay decodes every transition of a run, and attrs' constructor (a keyword call, then
+# one validator call and one converter call per field) is most of that cost. For the types
+# replay reads most, one expression checks exactly what their validators check; a row that
+# passes is rebuilt by writing the instance dict. Any other row, or an unexpected field,
+# takes the constructor, which names the problem. tests/test_mapper.py holds the two paths
+# to the same result.
+
+
+@attrs.frozen
+class _Shape:
+    names: frozenset[str]
+    accepts: Callable[[dict], bool]
+    tuples: tuple[str, ...] = ()  # list fields the class converts to tuples of strings
+
+
+def _transition(p: dict) -> bool:
+    episode, step, reward, terminated, truncated = (
+        p["episode"], p["step"], p["reward"], p["terminated"], p["truncated"])
+    return (type(episode) is str and episode != "" and type(step) is int and step >= 0
+            and type(p["observation"]) is str and type(p["action"]) is str
+            and type(p["next_observation"]) is str and type(p["reason"]) is str
+            and type(reward) is float and isfinite(reward)
+            and type(terminated) is bool and type(truncated) is bool
+            and not (terminated and truncated) and _strings(p["available_actions"]))
+
+
+def _episode_started(p: dict) -> bool:
+    episode, epoch = p["episode"], p["epoch"]
+    return (type(episode) is str and episode != "" and type(p["task"]) is str
+            and type(p["task_id"]) is str and type(p["split"]) is str and p["split"] in SPLITS
+            and type(epoch) is int and epoch >= 0)
+
+
+def _episode_ended(p: dict) -> bool:
+    episode, total, steps = p["episode"], p["total_reward"], p["steps"]
+    return (type(episode) is str and episode != "" and type(total) is float and isfinite(total)
+            and type(p["success"]) is bool and type(steps) is int and steps >= 0)
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and (not value or set(map(type, value)) == _ONLY_STR)
+
+
+_ONLY_STR = {str}
+
+
+_SHAPES: dict[type[Event], _Shape] = {
+    TransitionRecorded: _Shape(frozenset(_PAYLOAD_FIELDS[TransitionRecorded]), _transition,
+                               ("available_actions",)),
+    EpisodeStarted: _Shape(frozenset(_PAYLOAD_FIELDS[EpisodeStarted]), _episode_started),
+    EpisodeEnded: _Shape(frozenset(_PAYLOAD_FIELDS[EpisodeEnded]), _episode_ended),
+}
+_new = object.__new__
+
+
+def _rebuild(cls: type[Event], payload: dict, event_id: str) -> Event | None:
+    """`cls(event_id=event_id, **payload)` for a well-formed row of a hot type, None otherwise."""
+    shape = _SHAPES.get(cls)
+    if (shape is None or payload.keys() != shape.names or type(event_id) is not str
+            or event_id == "" or not shape.accepts(payload)):
+        return None
+    event = _new(cls)
+    fields = event.__dict__
+    fields.update(payload)
+    fields["event_id"] = event_id
+    for name in shape.tuples:
+        fields[name] = tuple(payload[name])
+    return event

@@ -52,9 +52,9 @@ class NotAnEventStore(StoreError):
     pass
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Recorded:
-    """An event with its place in the log."""
+    """An event with its place in the log (dict-based, like events: faster to create)."""
 
     position: int
     stream: str
@@ -337,7 +337,7 @@ class SQLiteRecorder:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        yield from _decoded(self.conn.execute(sql, params))
+        return _decoded(self.conn.execute(sql, params))
 
     def last_position(self, *, run: str | None = None, upto: int | None = None) -> int:
         """The position of the last event (of `run`, at or before `upto`); 0 if none."""

@@ -28,7 +28,7 @@ from store.events import (
     RunStarted,
     TransitionRecorded,
 )
-from store.mapper import UnknownEventType, canonical_json, from_row_fields, to_row_fields
+from store.mapper import _SHAPES, UnknownEventType, _rebuild, canonical_json, from_row_fields, to_row_fields
 from store.recorder import GENESIS_HASH, SQLiteRecorder, chain_hash, row_header
 from store.secrets import is_secret_key, redact_text
 from store.verify import verify
@@ -132,6 +132,62 @@ def test_any_sequence_of_events_comes_back_from_the_store_unchanged(appended) ->
         assert verify(recorder).ok
 
 
+# ------------------------------------------------------------------ the fast path for hot rows
+# Replay rebuilds well-formed rows of the hot types without attrs' constructor; these hold
+# that path to the constructor's result, and to its refusals.
+HOT = sorted(_SHAPES, key=lambda cls: cls.TYPE)
+# Values at the edges of what the hot types' validators allow, one field at a time.
+EDGES = (None, True, False, 0, -1, 1, 2.5, -0.0, float("nan"), float("inf"), "", "x", "train", "test",
+         [], ["x"], [1], ["x", None], {}, {"x": 1})
+WELL_FORMED = {
+    TransitionRecorded: [TransitionRecorded("e", 0, "o", "a", 0.5, "o2"),
+                         TransitionRecorded("e", 3, "o", "a", -1.0, "o2", truncated=True, reason="r",
+                                            available_actions=("a", "b"))],
+    EpisodeStarted: [EpisodeStarted("e", "t", "id", "test", 2)],
+    EpisodeEnded: [EpisodeEnded("e", 1.0, True, 3)],
+}
+
+
+@given(st.sampled_from(HOT).flatmap(lambda cls: EVENT_STRATEGIES[cls]))
+@settings(max_examples=100, deadline=None)
+def test_well_formed_hot_rows_take_the_fast_path(event) -> None:
+    payload = json.loads(to_row_fields(event)[2])
+    rebuilt = _rebuild(type(event), payload, event.event_id)
+    assert rebuilt is not None
+    assert rebuilt == event and repr(rebuilt) == repr(event)
+
+
+def _damaged_rows(event):
+    """The event's payload with one field set to each edge value, or removed, or an extra
+    field added; and with an empty event id."""
+    payload = json.loads(to_row_fields(event)[2])
+    yield payload, ""
+    yield {**payload, "colour": "red"}, event.event_id
+    for name in payload:
+        yield {k: v for k, v in payload.items() if k != name}, event.event_id
+        for value in EDGES:
+            yield {**payload, name: value}, event.event_id
+
+
+def test_every_damaged_hot_row_reads_as_the_constructor_reads_it() -> None:
+    assert set(WELL_FORMED) == set(HOT)
+    checked = 0
+    for cls, examples in WELL_FORMED.items():
+        for event in examples:
+            for payload, event_id in _damaged_rows(event):
+                row = json.dumps(payload, sort_keys=True)  # may hold NaN: not canonical_json
+                try:
+                    expected = cls(event_id=event_id, **payload)
+                except (EventValidationError, TypeError):
+                    with pytest.raises(EventValidationError):
+                        from_row_fields(cls.TYPE, cls.SCHEMA_VERSION, row, event_id)
+                else:
+                    read = from_row_fields(cls.TYPE, cls.SCHEMA_VERSION, row, event_id)
+                    assert (read, repr(read)) == (expected, repr(expected)), payload
+                checked += 1
+    assert checked > 500
+
+
 def test_value_objects_are_written_as_their_fields() -> None:
     event = PoolImported("pool.yaml", "generic", [PoolRecord("t", "o", [PoolAction("a", q=0.5)])])
     payload = json.loads(to_row_fields(event)[2])
@@ -199,6 +255,7 @@ def test_a_newer_schema_version_is_refused_clearly(db_path: Path) -> None:
     ('{"episode":"e",', "not valid JSON"),
     ('{"episode":"e","total_reward":NaN,"success":true}', "total_reward must be finite"),
     ('{"episode":"","total_reward":1.0,"success":true}', "episode must not be empty"),
+    ('{"episode":"e","event_id":"y","total_reward":1.0,"success":true}', "holds event_id"),
 ])
 def test_a_damaged_row_is_refused_with_the_reason(payload: str, message: str) -> None:
     with pytest.raises(EventValidationError, match=message):
