@@ -14,12 +14,13 @@ terminated tail gets truncated returns, a truncated one also bootstraps from V(o
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
 from typing import Protocol
-
-import attrs
 
 from replay.similarity import PairIndex, Similarity, TextSimilarity, similarities
 from replay.state import ActionStats, Record, StateKey
@@ -52,7 +53,7 @@ from store.recorder import Recorded
 
 # The fold's own version: bump it whenever its arithmetic or `FoldState.to_json` changes,
 # so snapshots written by older code are simply not used (replay/snapshots.py).
-FOLD_VERSION = 1
+FOLD_VERSION = 2
 
 class FoldError(ValueError):
     """The events cannot be folded: out of order, or a transition outside an open episode."""
@@ -135,18 +136,25 @@ class FoldState:
     # ------------------------------------------------------------------ snapshots
 
     def to_json(self) -> str:
-        """Canonical JSON of the whole state; floats round-trip exactly (repr)."""
+        """Canonical JSON of the whole state; floats round-trip exactly (repr).
+
+        Compact, so that a snapshot loads fast: records (and double-Q tables) are stored
+        column by column, their strings once each in `strings` (first-use order) and
+        referenced by index. See `_pack_records`. The rare parts are stored plainly.
+        """
+        strings: dict[str, int] = {}
         return canonical_json({
             "config": self.config.to_dict(),
             "position": self.position,
             "seq": self.seq,
             "occurrences": self.occurrences,
-            "records": [_record_data(r) for r in self.records.values()],
+            "records": _pack_records(list(self.records.values()), strings),
             "tables": None if self.tables is None else [
-                [[task, observation, [[a, attrs.asdict(s)] for a, s in actions.items()]]
-                 for (task, observation), actions in table.items()]
+                {"keys": [[strings.setdefault(s, len(strings)) for s in key] for key in table],
+                 "actions": _pack_actions(list(table.values()), strings)}
                 for table in self.tables
             ],
+            "strings": list(strings),  # after the parts above: they fill it
             "episodes": {
                 episode: {"task": ep.task, "pending": [list(o) for o in ep.pending],
                           "history": [list(h) for h in ep.history],
@@ -167,17 +175,22 @@ class FoldState:
                   listeners: Iterable[FoldListener] = ()) -> FoldState:
         """The state `to_json` wrote. Give the similarity the original fold had, if not
         the default: it is code, not data."""
-        data = json.loads(text)
+        with _gc_paused():
+            return cls._from_data(json.loads(text), similarity, listeners)
+
+    @classmethod
+    def _from_data(cls, data: dict, similarity: Similarity | None,
+                   listeners: Iterable[FoldListener]) -> FoldState:
         state = cls(RLConfig.from_dict(data["config"]), similarity=similarity,
                     trail=data["trail"], listeners=listeners)
         state.position, state.seq, state.occurrences = data["position"], data["seq"], data["occurrences"]
-        for item in data["records"]:
-            record = _record_from_data(item)
-            state.records[record.state_key] = record
+        strings = data["strings"]
+        state.records = _unpack_records(data["records"], strings)
         if state.tables is not None:
-            for table, rows in zip(state.tables, data["tables"]):
-                for task, observation, actions in rows:
-                    table[(task, observation)] = {a: ActionStats(**s) for a, s in actions}
+            state.tables = tuple(
+                dict(zip([tuple(map(strings.__getitem__, key)) for key in table["keys"]],
+                         _unpack_actions(table["actions"], strings)))
+                for table in data["tables"])
         for episode, ep in data["episodes"].items():
             state.episodes[episode] = _Episode(
                 ep["task"], (tuple(o) for o in ep["pending"]), (tuple(h) for h in ep["history"]),
@@ -649,31 +662,84 @@ def _announce(state: FoldState, record: Record, added: bool) -> None:
 # --------------------------------------------------------------------------- JSON
 
 
-def _record_data(record: Record) -> dict:
+# Snapshots hold up to ~10^4 records of ~1 KB: a dict per record and per action, with its
+# keys repeated, made loading them cost more than folding the events after them. So the
+# records are stored as columns (one list per field, all of the same length) and every
+# string they hold (task, observation, action, reason, history step) as an index into the
+# state's string table. Columns are built and read back with map/zip, not per-field lookups.
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Loading creates ~10^5 container objects (no cycles among them); the cyclic garbage
+    collector, run every few hundred of them over ever more objects, would double the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _pack_records(records: list[Record], strings: dict[str, int]) -> dict:
+    """Records as columns. `history` lists indices into `steps` (each step is a tuple of
+    strings, stored as string indices: an (action, reason) pair from the fold, any length
+    from a pool); `key` keeps a pool's key tuple as plain strings (rare, short)."""
+    ix = strings.setdefault
+    steps: dict[tuple[str, ...], int] = {}
+    step = steps.setdefault
+    # Actions first, so that their few names and reasons get the short indices.
+    actions = _pack_actions([r.actions for r in records], strings)
     return {
-        "task": record.task,
-        "observation": record.observation,
-        "actions": [[a, attrs.asdict(s)] for a, s in record.actions.items()],
-        "created_seq": record.created_seq,
-        "visits": record.visits,
-        "action_history": [list(h) for h in record.action_history],
-        "last_reward": record.last_reward,
-        "total_reward": record.total_reward,
-        "key": list(record.key),
-        "record_id": record.record_id,
+        "task": [ix(r.task, len(strings)) for r in records],
+        "observation": [ix(r.observation, len(strings)) for r in records],
+        "created_seq": [r.created_seq for r in records],
+        "visits": [r.visits for r in records],
+        "history": [[step(h, len(steps)) for h in r.action_history] for r in records],
+        "steps": [[ix(s, len(strings)) for s in h] for h in steps],
+        "last_reward": [r.last_reward for r in records],
+        "total_reward": [r.total_reward for r in records],
+        "key": [list(r.key) for r in records],
+        "record_id": [r.record_id for r in records],
+        "actions": actions,
     }
 
 
-def _record_from_data(data: dict) -> Record:
-    return Record(
-        task=data["task"],
-        observation=data["observation"],
-        actions={a: ActionStats(**s) for a, s in data["actions"]},
-        created_seq=data["created_seq"],
-        visits=data["visits"],
-        action_history=tuple(tuple(h) for h in data["action_history"]),
-        last_reward=data["last_reward"],
-        total_reward=data["total_reward"],
-        key=tuple(data["key"]),
-        record_id=data["record_id"],
-    )
+def _unpack_records(data: dict, strings: list[str]) -> dict[StateKey, Record]:
+    text = strings.__getitem__
+    tasks, observations = list(map(text, data["task"])), list(map(text, data["observation"]))
+    steps = [tuple(map(text, s)) for s in data["steps"]]
+    histories = [tuple(map(steps.__getitem__, h)) for h in data["history"]]
+    # Positional, in Record's field order.
+    records = map(Record, tasks, observations, _unpack_actions(data["actions"], strings),
+                  data["created_seq"], data["visits"], histories, data["last_reward"],
+                  data["total_reward"], map(tuple, data["key"]), data["record_id"])
+    return dict(zip(zip(tasks, observations), records))
+
+
+def _pack_actions(rows: list[dict[str, ActionStats]], strings: dict[str, int]) -> dict:
+    """The actions of many records as columns: `count` per record, then one entry per
+    action, record after record, in each record's order."""
+    ix = strings.setdefault
+    names = [ix(a, len(strings)) for row in rows for a in row]
+    stats = [s for row in rows for s in row.values()]
+    return {
+        "count": [len(row) for row in rows],
+        "action": names,
+        "q": [s.q for s in stats],
+        "visits": [s.visits for s in stats],
+        "mean_reward": [s.mean_reward for s in stats],
+        "added_seq": [s.added_seq for s in stats],
+        "last_position": [s.last_position for s in stats],
+        "reason": [ix(s.reason, len(strings)) for s in stats],
+    }
+
+
+def _unpack_actions(data: dict, strings: list[str]) -> list[dict[str, ActionStats]]:
+    text = strings.__getitem__
+    names = map(text, data["action"])
+    # Positional, in ActionStats' field order.
+    stats = map(ActionStats, data["q"], data["visits"], data["mean_reward"], data["added_seq"],
+                data["last_position"], map(text, data["reason"]))
+    return [dict(zip(islice(names, n), islice(stats, n))) for n in data["count"]]

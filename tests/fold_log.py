@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from replay.fold import FoldState
 from store.events import (
     EpisodeEnded,
     EpisodeStarted,
@@ -72,3 +73,16 @@ class Log:
 
     def forget(self, task: str, observation: str, reason: str = "") -> Recorded:
         return self.add(RecordForgotten, task=task, observation=observation, reason=reason)
+
+
+def state_parts(state: FoldState) -> tuple:
+    """Everything a snapshot must keep, as comparable values (types included: a tuple is
+    not equal to a list), independent of `to_json`."""
+    return (
+        state.config, state.position, state.seq, state.occurrences, list(state.records.items()),
+        None if state.tables is None else [list(table.items()) for table in state.tables],
+        [(name, ep.task, list(ep.pending), ep.history, ep.last_reward, ep.total_reward)
+         for name, ep in sorted(state.episodes.items())],  # a mapping: order is not state
+        state.frozen, None if state.index is None else state.index.to_data(),
+        None if state.trails is None else list(state.trails.items()), state.facts,
+    )

@@ -7,8 +7,8 @@ import pytest
 from replay.fold import FoldError, FoldState, apply, fold, initial_state, qtable_rows, trail_for
 from replay.state import ActionStats
 from replay.trail import Eviction, Pruning, replay_trail
-from store.events import PoolAction, PoolRecord, RLConfig
-from tests.fold_log import Log
+from store.events import EpisodeStarted, PoolAction, PoolRecord, RLConfig
+from tests.fold_log import Log, state_parts
 
 
 def run(log: Log, config: RLConfig | None = None, **kwargs) -> FoldState:
@@ -371,15 +371,39 @@ def test_qtable_rows_are_sorted_in_code_point_order() -> None:
 
 
 def test_state_round_trips_through_json() -> None:
+    """Double Q, capacities (pruning, eviction), a trail, an open episode with a pending
+    occurrence, a frozen test episode and an imported record (key, id, a 3-string history
+    step) survive a snapshot, and the fold continues from it as from the original."""
+    pool = PoolRecord(task="T", observation="P", key=("P", "T", "é"), record_id=7, visits=5,
+                      actions=[PoolAction(action="p", reason="pool", q=0.5, visits=0, mean_reward=0.25)],
+                      action_history=(("x", "why", "extra"),), last_reward=0.1, total_reward=0.3)
     log = Log()
+    log.start_run()
+    log.pool([pool])
     log.episode("e1", "T", WORKED)
+    log.episode("e2", "T", [("S", "c", 1.0, "K"), ("K", "b", 0.5, "end")])
     log.start("open", "T")
-    log.step("open", "S", "a", 0.1, "R")
-    state = run(log, RLConfig(n_step=2, action_capacity=3, item_capacity=5, double_q=True), trail=True)
+    log.step("open", "S", "a", 0.1, "R", reason="thinking")
+    log.step("open", "R", "b", 0.2, "J")
+    log.add(EpisodeStarted, "t1", episode="t1", task="T", split="test")
+    log.steps["t1"] = 0
+    cut = len(log.events)
+    log.step("open", "J", "buy", 1.0, "end", terminated=True)
+    log.step("t1", "S", "a", 1.0, "end", terminated=True)
+    log.episode("e3", "T", WORKED)
+    config = RLConfig(n_step=2, action_capacity=1, item_capacity=3, double_q=True)
+    state = fold(log.events[:cut], initial_state(config, trail=True))
+    assert {type(f) for f in state.facts} == {Pruning, Eviction}
+    assert state.episodes["open"].pending and state.frozen == {"t1"}
+    assert state.records[("T", "P")].action_history == (("x", "why", "extra"),)
     text = state.to_json()
     again = FoldState.from_json(text)
+    assert state_parts(again) == state_parts(state)
     assert again.to_json() == text
-    assert again.episodes["open"].pending[0][:4] == ("S", "a", "", 0.1)
+    assert again.episodes["open"].pending[0][:4] == ("R", "b", "", 0.2)
+    rest = log.events[cut:]
+    assert state_parts(fold(rest, again)) == state_parts(fold(rest, state))
+    assert again.to_json() == state.to_json()
 
 
 @pytest.mark.parametrize("mistake", ["unknown episode", "replayed position", "restarted episode",
