@@ -20,7 +20,8 @@ from rememberer_tui.data import EPISODE_STREAMS_SQL, stream_range
 from replay.diff import TableDiff, diff_rows
 from replay.fold import FOLDED_TYPES, FoldState, apply, initial_state, qtable_rows, trail_for
 from replay.metrics import EpochRow, epoch_table
-from replay.projection import replay_run, run_config
+from replay.projection import replay_run, run_config, run_similarity
+from replay.similarity import Similarity
 from replay.state import Record, StateKey
 from replay.trail import Eviction, Fact, Pruning, TrailEntry, replay_trail
 from store.events import RLConfig, TransitionRecorded
@@ -94,17 +95,22 @@ def episode_at(marks: list[EpisodeMark], position: int, look_back: int = 64) -> 
 class TrailCache:
     """One fold with the audit trail, kept between provenance questions: a later position
     folds on from it, an earlier one folds again from the start (a trail cannot start
-    from a snapshot). Use under `lock`: the state is folded in place."""
+    from a snapshot). Use under `lock`: the state is folded in place. The run's eviction
+    similarity is kept with it, made once per run and config."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._key: tuple[str, RLConfig] | None = None
         self._state: FoldState | None = None
+        self._similarity: Similarity | None = None
 
     def state_at(self, recorder: SQLiteRecorder, run: str, position: int, config: RLConfig) -> FoldState:
         state = self._state
-        if state is None or self._key != (run, config) or state.position > position:
-            state = replay_run(recorder, run, upto=position, config=config, trail=True)
+        if self._key != (run, config):
+            state, self._similarity = None, run_similarity(recorder, run, config)
+        if state is None or state.position > position:
+            state = replay_run(recorder, run, upto=position, config=config, trail=True,
+                               similarity=self._similarity)
         else:
             for recorded in recorder.read(state.position, run=run, upto=position, types=FOLDED_TYPES):
                 apply(recorded, state)
@@ -227,8 +233,11 @@ def table_diff(recorder: SQLiteRecorder, run: str, at: int, against: int,
     """`rememberer diff --at AT --against AGAINST` with `config` (the what-if of side B;
     the run's own when None): side A under the run's config, deltas B - A."""
     base = run_config(recorder, run)
-    rows_a = qtable_rows(replay_run(recorder, run, upto=at, config=base))
-    rows_b = qtable_rows(replay_run(recorder, run, upto=against, config=config or base))
+    config = config or base
+    rows_a = qtable_rows(replay_run(recorder, run, upto=at, config=base,
+                                    similarity=run_similarity(recorder, run, base)))
+    rows_b = qtable_rows(replay_run(recorder, run, upto=against, config=config,
+                                    similarity=run_similarity(recorder, run, config)))
     return diff_rows(rows_a, rows_b)
 
 
@@ -274,7 +283,8 @@ def plot_series(recorder: SQLiteRecorder, run: str, points: int = 120) -> PlotSe
     per-epoch table, sampled at `points` evenly spaced positions of the run's span (the
     last one its last event)."""
     deltas = _Deltas()
-    state = initial_state(run_config(recorder, run), listeners=[deltas])
+    config = run_config(recorder, run)
+    state = initial_state(config, similarity=run_similarity(recorder, run, config), listeners=[deltas])
     first, last = run_span(recorder, run)
     every = max(1, math.ceil((last - first + 1) / points))
     positions: list[int] = []

@@ -17,7 +17,7 @@ from datetime import datetime
 import attrs
 
 from replay.fold import fold
-from replay.projection import replay_run
+from replay.projection import replay_run, run_config, run_similarity
 from replay.state import Record, StateKey
 from store.events import (
     EpisodeEnded,
@@ -305,8 +305,9 @@ def memory_at(recorder: SQLiteRecorder, run: str, wanted: Sequence[tuple[int, Se
     for position, keys in sorted(wanted, key=lambda item: item[0]):
         if cancelled():
             break
-        if state is None:
-            state = replay_run(recorder, run, upto=position)
+        if state is None:  # under item capacity, evicting as the run did (its own matcher)
+            state = replay_run(recorder, run, upto=position,
+                               similarity=run_similarity(recorder, run, run_config(recorder, run)))
         else:
             state = fold(recorder.read(state.position, run=run, upto=position), state)
         found[position] = _values(state.records, keys)

@@ -26,7 +26,8 @@ import attrs
 
 from replay import snapshots
 from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, initial_state
-from replay.projection import run_config, snapshot_key
+from replay.projection import run_config, run_similarity, snapshot_key
+from replay.similarity import Similarity
 from replay.state import Record, StateKey
 from store.events import RLConfig
 from store.recorder import SQLiteRecorder
@@ -211,6 +212,8 @@ class Scrubber:
         self.serial = 0  # memories handed out
         self._state: FoldState | None = None
         self._journal = _Journal()
+        self._similarity: Similarity | None = None
+        self._key: str | None = None  # the snapshots' config hash; None until resolved
 
     @property
     def journal_size(self) -> int:
@@ -233,9 +236,17 @@ class Scrubber:
                 return None
             return self._move(recorder, max(0, target))
 
+    def _prepare(self, recorder: SQLiteRecorder) -> None:
+        """Resolve the config, the run's eviction similarity (which may load an embedding
+        model: here, in the worker) and the snapshots' key, once."""
+        if self._key is None:
+            if self.config is None:
+                self.config = run_config(recorder, self.run)
+            self._similarity = run_similarity(recorder, self.run, self.config)
+            self._key = snapshot_key(self.config, self._similarity)
+
     def _move(self, recorder: SQLiteRecorder, target: int) -> Memory:
-        if self.config is None:
-            self.config = run_config(recorder, self.run)
+        self._prepare(recorder)
         snapshot, folded = None, 0
         if self._state is None or target < self.base:
             snapshot = self._restart(recorder, target)
@@ -255,19 +266,19 @@ class Scrubber:
                       snapshot, folded, self.serial, touched)
 
     def _snapshot_positions(self, recorder: SQLiteRecorder) -> list[int]:
-        key = snapshot_key(self.config, None)
         return [s.position for s in snapshots.listing(recorder, self.run)
-                if s.config_hash == key and s.fold_version == FOLD_VERSION]
+                if s.config_hash == self._key and s.fold_version == FOLD_VERSION]
 
     def _latest(self, recorder: SQLiteRecorder, upto: int) -> snapshots.Loaded | None:
-        return snapshots.latest(recorder, self.run, snapshot_key(self.config, None), upto)
+        return snapshots.latest(recorder, self.run, self._key, upto)
 
-    def _load(self, found: snapshots.Loaded | None, journal: _Journal) -> FoldState:
+    def _load(self, found: snapshots.Loaded | None, journal: _Journal,
+              similarity: Similarity | None) -> FoldState:
         """The snapshot's fold state (empty without one), reporting changes to `journal`."""
         if found is None:
-            state = initial_state(self.config, listeners=[journal])
+            state = initial_state(self.config, similarity=similarity, listeners=[journal])
         else:
-            state = FoldState.from_json(found.state_json, listeners=[journal])
+            state = FoldState.from_json(found.state_json, similarity=similarity, listeners=[journal])
         journal.start(state.records)
         return state
 
@@ -279,7 +290,7 @@ class Scrubber:
         if beyond is not None and (found is None or found.position <= beyond):
             return None
         self._journal = _Journal()
-        self._state = self._load(found, self._journal)
+        self._state = self._load(found, self._journal, self._similarity)
         self.base = self.frontier = self._state.position
         return found.position if found is not None else None
 
@@ -306,7 +317,9 @@ class Scrubber:
                 return False
             base = self.base
         older = _Journal()
-        state = self._load(self._latest(recorder, base - 1), older)
+        # A similarity of its own: the moves' one is in use meanwhile, by another thread.
+        similarity = run_similarity(recorder, self.run, self.config)
+        state = self._load(self._latest(recorder, base - 1), older, similarity)
         start = state.position
         for recorded in recorder.read(state.position, run=self.run, upto=base, types=FOLDED_TYPES):
             older.at = recorded.position

@@ -51,8 +51,9 @@ from store.mapper import canonical_json
 from store.recorder import Recorded
 
 
-# The fold's own version: bump it whenever its arithmetic or `FoldState.to_json` changes,
-# so snapshots written by older code are simply not used (replay/snapshots.py).
+# The fold's own version: bump it whenever its arithmetic, `FoldState.to_json`, the default
+# similarity or a matcher's scores (which decide evictions under item capacity) change, so
+# snapshots written by older code are simply not used (replay/snapshots.py).
 FOLD_VERSION = 2
 
 class FoldError(ValueError):

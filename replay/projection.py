@@ -8,6 +8,7 @@ the run's events in position order; writing snapshots is a separate, explicit ac
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 
 import attrs
@@ -74,26 +75,55 @@ def check_position(recorder: SQLiteRecorder, upto: int | None) -> None:
         raise ReplayError(f"position {upto} is outside the log (positions 0 to {last})")
 
 
+class RunSimilarity:
+    """A run's own eviction similarity (`run_similarity`), named by the matcher config it was
+    built from: unlike a what-if similarity, snapshots folded with it can be filed by name."""
+
+    def __init__(self, matcher: dict, similarity: Similarity):
+        self.matcher = matcher
+        self.pair = similarity.pair
+        self.batch = getattr(similarity, "batch", None)  # `similarities` uses it when present
+
+
 def snapshot_key(config: RLConfig, similarity: Similarity | None) -> str | None:
-    """The config hash snapshots are filed under; None when they cannot be trusted
-    (a custom similarity deciding evictions, whose identity we cannot name)."""
-    if config.item_capacity is not None and similarity is not None:
-        return None
-    return snapshots.config_hash(config)
+    """The config hash snapshots are filed under: with the matcher config when the run's own
+    similarity decides evictions; None when they cannot be trusted (a what-if similarity
+    deciding evictions, whose identity we cannot name)."""
+    if config.item_capacity is None or similarity is None:
+        return snapshots.config_hash(config)
+    if isinstance(similarity, RunSimilarity):
+        return snapshots.config_hash(config, similarity.matcher)
+    return None
 
 
-def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> Similarity | None:
+def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> RunSimilarity | None:
     """The similarity a live session evicts with under item capacity: the run's own matcher
     over its stored embeddings (replay never re-embeds a known text). None when the config
-    has no item capacity, where no similarity is ever asked."""
+    has no item capacity, where no similarity is ever asked.
+
+    The embeddings are read (and a new text's stored) through a connection of its own,
+    opened on first need: the similarity may outlive `recorder` (the TUI keeps one in a
+    scrubber across worker threads, each with its own recorder)."""
     if config.item_capacity is None:
         return None
+    from sqlite_utils import Database
+
     from replay.embeddings import Embedder
     from replay.matchers.config import MatcherConfig
     from replay.retrieval import ItemSimilarity
 
+    path, timeout = recorder.path, recorder.busy_timeout
+    db: Database | None = None
+
+    def embedder(model: str) -> Embedder:
+        nonlocal db
+        if db is None:
+            db = Database(sqlite3.connect(path, timeout=timeout, isolation_level=None,
+                                          check_same_thread=False), execute_plugins=False)
+        return Embedder(model, db=db)
+
     matcher = MatcherConfig.from_dict(run_started(recorder, run).matcher)
-    return ItemSimilarity(matcher.build(lambda model: Embedder(model, db=recorder.db)))
+    return RunSimilarity(matcher.to_dict(), ItemSimilarity(matcher.build(embedder)))
 
 
 def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
@@ -134,14 +164,17 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
                     config: RLConfig | None = None,
                     progress: Callable[[int], None] | None = None) -> list[int]:
     """Fold `run` from its first event (never trusting older snapshots) and save the state
-    after every `every` events of the run and at its end; return the positions saved."""
+    after every `every` events of the run and at its end; return the positions saved.
+    Under item capacity it folds with the run's own similarity, as every replay of the
+    run does, and files the snapshots under its matcher config too (`snapshot_key`)."""
     if every < 1:
         raise ReplayError(f"--every must be at least 1, got {every}")
     config = config if config is not None else run_config(recorder, run)
-    key = snapshots.config_hash(config)
-    identity = snapshots.config_identity(config)
+    similarity = run_similarity(recorder, run, config)
+    key = snapshot_key(config, similarity)
+    identity = snapshots.config_identity(config, similarity.matcher if similarity is not None else None)
     snapshots.ensure_table(recorder)
-    state = initial_state(config)
+    state = initial_state(config, similarity=similarity)
     saved: list[int] = []
     done = 0
     while True:

@@ -65,15 +65,20 @@ def ensure_table(recorder: SQLiteRecorder) -> None:
     conn.execute("COMMIT")
 
 
-def config_identity(config: RLConfig) -> str:
-    """Canonical JSON of what the fold's result depends on besides the events. The
-    similarity deciding evictions is the fold's default one (see `projection.snapshot_key`),
-    so it is covered by `FOLD_VERSION`."""
-    return canonical_json({"rl": config.to_dict()})
+def config_identity(config: RLConfig, matcher: dict | None = None) -> str:
+    """Canonical JSON of what the fold's result depends on besides the events and its code:
+    the RL config and, when a run's own matcher decides evictions (`projection.snapshot_key`),
+    that matcher's config. Without a matcher it is what it always was, so older snapshots stay
+    valid. Code is covered by `FOLD_VERSION`: the fold's default similarity, and the matchers'
+    scores too (a change to either must bump it)."""
+    identity = {"rl": config.to_dict()}
+    if matcher is not None:
+        identity["matcher"] = matcher
+    return canonical_json(identity)
 
 
-def config_hash(config: RLConfig) -> str:
-    return hashlib.sha256(config_identity(config).encode()).hexdigest()
+def config_hash(config: RLConfig, matcher: dict | None = None) -> str:
+    return hashlib.sha256(config_identity(config, matcher).encode()).hexdigest()
 
 
 def content_hash(state_json: str) -> str:

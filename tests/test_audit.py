@@ -36,6 +36,7 @@ from replay.trail import Eviction, Pruning, TrailEntry, replay_trail
 from store.events import EpisodeEnded, EpisodeStarted, RLConfig
 from store.recorder import SQLiteRecorder
 from tests.audit_fixtures import AGENT_RUN, SYNTHETIC_RUN, agent_db, synthetic_db
+from tests.test_projection import CAPACITY_RUN, capacity_db, first_difference, own_replay, qtable_at
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def expected_rows(recorder: SQLiteRecorder, run: str, position: int) -> list[dic
     """The table `rememberer qtable --at` prints, folded from the first event."""
     key = (run, position)
     if key not in _expected:
-        _expected[key] = qtable_rows(replay_run(recorder, run, upto=position, use_snapshots=False))
+        _expected[key] = qtable_rows(own_replay(recorder, run, upto=position, use_snapshots=False))
     return _expected[key]
 
 
@@ -114,7 +115,7 @@ def test_stepping_back_undoes_the_journal_without_folding(walk) -> None:
 def test_the_changes_of_an_event_are_reported_with_before_and_after(walk) -> None:
     scrubber = Scrubber(SYNTHETIC_RUN)
     # Position 40 makes room in a full memory: a record goes, another comes and is updated.
-    state_before = replay_run(walk, SYNTHETIC_RUN, upto=39, use_snapshots=False)
+    state_before = own_replay(walk, SYNTHETIC_RUN, upto=39, use_snapshots=False)
     memory = scrubber.move(walk, 40)
     changed = memory.changed
     assert all(position == 40 for position, *_ in changed)
@@ -190,7 +191,7 @@ def test_provenance_earlier_in_the_run_and_with_a_what_if_config(agent) -> None:
 
 
 def test_provenance_reports_prunings_and_evictions(walk) -> None:
-    state = replay_run(walk, SYNTHETIC_RUN, trail=True, use_snapshots=False)
+    state = own_replay(walk, SYNTHETIC_RUN, trail=True, use_snapshots=False)
     pruning = next(f for f in state.facts if isinstance(f, Pruning))
     key = (pruning.task, pruning.observation)
     found = provenance(walk, SYNTHETIC_RUN, key, pruning.action, 481)
@@ -247,6 +248,45 @@ def test_plot_series_follow_the_fold(agent) -> None:
         inside = [abs(e.new_q - e.old_q) for e in entries if previous < e.position <= position]
         assert mean == pytest.approx(sum(inside) / len(inside) if inside else 0.0)
         previous = position
+
+
+# --------------------------------------------------------------------------- item capacity
+
+
+@pytest.fixture(scope="module")
+def capacity(tmp_path_factory) -> Path:
+    return capacity_db(tmp_path_factory.mktemp("capacity") / "cap.db")
+
+
+def test_an_item_capacity_run_is_audited_with_its_own_evictions(capacity: Path) -> None:
+    """The scrubber, provenance, diff and plots of a run whose matcher evicts otherwise
+    than the fold's default similarity: each agrees with `rememberer qtable --at`."""
+    with SQLiteRecorder(capacity, create=False) as recorder:
+        differs, end = first_difference(recorder), recorder.max_position()
+        positions = [differs - 1, differs, (differs + end) // 2, end, differs]
+        tables = {p: qtable_at(capacity, p) for p in positions}
+        scrubber, trails = Scrubber(CAPACITY_RUN), TrailCache()
+        for position in positions:
+            assert table_rows(scrubber.move(recorder, position).records) == tables[position]
+            state = own_replay(recorder, CAPACITY_RUN, upto=position, trail=True)
+            for key, record in state.records.items():
+                for action, stats in record.actions.items():
+                    found = provenance(recorder, CAPACITY_RUN, key, action, position, trails=trails)
+                    assert found.q == stats.q and found.consistent
+                    assert found.facts == tuple(f for f in state.facts if (f.task, f.observation) == key
+                                                and (isinstance(f, Eviction) or f.action == action))
+            assert {(r["task"], r["observation"], r["action"], r["q"]) for r in tables[position]} == {
+                (*k, a, s.q) for k, r in state.records.items() for a, s in r.actions.items()}
+        result = CliRunner().invoke(cli, ["diff", "--db", str(capacity), "--run", CAPACITY_RUN, "--at",
+                                          str(differs - 1), "--against", str(end), "--json"])
+        assert result.exit_code == 0, result.output
+        printed = json.loads(result.output)
+        mine = table_diff(recorder, CAPACITY_RUN, differs - 1, end)
+        assert json.loads(json.dumps(mine.to_dict())) == {k: v for k, v in printed.items() if k not in "ab"}
+        assert mine.records_removed  # evictions between the two
+        series = plot_series(recorder, CAPACITY_RUN, points=30)
+        for position, size in zip(series.positions, series.memory_size):
+            assert size == len(own_replay(recorder, CAPACITY_RUN, upto=position).records)
 
 
 # --------------------------------------------------------------------------- export

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
+from click.testing import CliRunner
 from hypothesis import strategies as st
 
+from rememberer_tui.cli import cli
+from replay import snapshots
 from replay.fold import fold, initial_state, qtable_rows
-from replay.projection import ReplayError, ReplayStats, qtable_json, replay_run, resolve_run, run_config
+from replay.projection import (
+    ReplayError,
+    ReplayStats,
+    qtable_json,
+    replay_run,
+    resolve_run,
+    run_config,
+    run_similarity,
+    snapshot_key,
+)
+from replay.similarity import TextSimilarity
 from store.events import RLConfig, TransitionRecorded
 from store.mapper import canonical_json
 from store.recorder import SQLiteRecorder, chain_hash, row_header
@@ -167,3 +181,70 @@ def test_replay_is_read_only(tmp_path: Path) -> None:
     after = (recorder.chain_head(), recorder.max_position(),
              recorder.conn.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall())
     assert after == before
+
+
+# --------------------------------------------------------------------------- item capacity
+
+CAPACITY_RUN = "cap"
+CAPACITY_MATCHER = "fuzzy@task=0.5,webshop-page=0.5"  # no embedding model: quick
+
+
+def capacity_db(path: Path) -> Path:
+    """A real `rememberer run` under item capacity whose evictions, under its own matcher,
+    differ from those of the fold's default text similarity (`first_difference`)."""
+    result = CliRunner().invoke(cli, [
+        "run", "--db", str(path), "--run", CAPACITY_RUN, "--llm", "offline", "--matcher", CAPACITY_MATCHER,
+        "--item-capacity", "12", "--train-tasks", "0:6", "--test-tasks", "0:1", "--epochs", "1",
+        "--seed", "1", "--max-steps", "8"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def own_replay(recorder: SQLiteRecorder, run: str, **options):
+    """`replay_run` evicting as the run did: what `rememberer qtable` prints."""
+    similarity = run_similarity(recorder, run, options.get("config") or run_config(recorder, run))
+    return replay_run(recorder, run, similarity=similarity, **options)
+
+
+def first_difference(recorder: SQLiteRecorder) -> int:
+    """The first position where the default similarity's table differs from the run's."""
+    return next(p for p in range(recorder.max_position() + 1)
+                if qtable_rows(replay_run(recorder, CAPACITY_RUN, upto=p, use_snapshots=False))
+                != qtable_rows(own_replay(recorder, CAPACITY_RUN, upto=p, use_snapshots=False)))
+
+
+def qtable_at(db: Path, position: int, *options: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["qtable", "--db", str(db), "--run", CAPACITY_RUN, "--at", str(position),
+                                      "--json", *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_qtable_of_an_item_capacity_run_evicts_with_the_runs_matcher(tmp_path: Path) -> None:
+    db = capacity_db(tmp_path / "cap.db")
+    with SQLiteRecorder(db) as recorder:
+        differs = first_difference(recorder)
+        end = recorder.max_position()
+        assert 0 < differs < end
+        for position in (differs - 1, differs, end):
+            assert qtable_at(db, position) == qtable_rows(own_replay(recorder, CAPACITY_RUN, upto=position))
+        assert qtable_at(db, end) != qtable_rows(replay_run(recorder, CAPACITY_RUN))
+
+
+def test_snapshot_key_names_the_runs_matcher_only_under_item_capacity(tmp_path: Path) -> None:
+    db = capacity_db(tmp_path / "cap.db")
+    with SQLiteRecorder(db) as recorder:
+        config = run_config(recorder, CAPACITY_RUN)
+        similarity = run_similarity(recorder, CAPACITY_RUN, config)
+        unlimited = attrs.evolve(config, item_capacity=None)
+        assert run_similarity(recorder, CAPACITY_RUN, unlimited) is None
+    # Without item capacity the key is what it always was: older snapshots stay valid.
+    old = hashlib.sha256(canonical_json({"rl": unlimited.to_dict()}).encode()).hexdigest()
+    assert snapshot_key(unlimited, None) == snapshot_key(unlimited, TextSimilarity()) == old
+    # The run's own similarity is named by its matcher config; a what-if one cannot be.
+    assert similarity.matcher == {"task": "fuzzy", "observation": "webshop-page", "task_weight": 0.5}
+    identity = {"rl": config.to_dict(), "matcher": similarity.matcher}
+    assert snapshot_key(config, similarity) == hashlib.sha256(canonical_json(identity).encode()).hexdigest()
+    assert snapshots.config_identity(config, similarity.matcher) == canonical_json(identity)
+    assert snapshot_key(config, similarity) != snapshot_key(config, None)
+    assert snapshot_key(config, TextSimilarity()) is None

@@ -3,20 +3,33 @@ never trusted; they are not events, and dropping them changes nothing but speed.
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rememberer_tui.cli import cli
 from replay import snapshots
-from replay.projection import ReplayError, ReplayStats, replay_run, write_snapshots
+from replay.fold import qtable_rows
+from replay.projection import (
+    ReplayError,
+    ReplayStats,
+    replay_run,
+    run_config,
+    run_similarity,
+    write_snapshots,
+)
+from replay.similarity import TextSimilarity
 from store.events import RLConfig
 from store.recorder import SQLiteRecorder
 from store.verify import verify
 from tests.conftest import fixed_clock
 from tests.replay_runs import append_episode, random_runs, spec_example
+from tests.test_projection import CAPACITY_RUN, capacity_db, first_difference, qtable_at
 
 CONFIGS = st.builds(
     RLConfig,
@@ -38,11 +51,12 @@ def test_replay_from_a_snapshot_equals_replay_from_scratch(tmp_path_factory, see
                            transitions=40, config=config)
     saved = write_snapshots(recorder, "a", every=every)
     assert saved and saved == sorted(saved)
+    similarity = run_similarity(recorder, "a", config)  # under item capacity, the run's matcher
     for cut in cuts:
         position = round(cut * recorder.max_position())
         stats = ReplayStats()
-        from_snapshot = replay_run(recorder, "a", upto=position, stats=stats)
-        scratch = replay_run(recorder, "a", upto=position, use_snapshots=False)
+        from_snapshot = replay_run(recorder, "a", upto=position, stats=stats, similarity=similarity)
+        scratch = replay_run(recorder, "a", upto=position, use_snapshots=False, similarity=similarity)
         assert from_snapshot.to_json() == scratch.to_json()
         usable = [p for p in saved if p <= position]
         assert stats.snapshot_position == (usable[-1] if usable else None)
@@ -177,3 +191,31 @@ def test_writing_snapshots_does_not_hold_the_write_lock(tmp_path: Path) -> None:
     last = snapshots.latest(recorder, "spec", snapshots.config_hash(RLConfig()), None)
     assert last.position == 14
     assert last.state_json == replay_run(recorder, "spec", use_snapshots=False).to_json()
+
+
+def test_snapshots_of_an_item_capacity_run_fold_with_its_matcher_and_are_used(tmp_path: Path) -> None:
+    """`rememberer snapshot` folds with the run's own similarity and files the states under
+    its matcher too: replay with that similarity starts from them and gives the same
+    table; a replay with another similarity never does."""
+    db = capacity_db(tmp_path / "cap.db")
+    result = CliRunner().invoke(cli, ["snapshot", "--db", str(db), "--run", CAPACITY_RUN, "--every", "40"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with SQLiteRecorder(db) as recorder:
+        saved = [s.position for s in snapshots.listing(recorder, CAPACITY_RUN)]
+        config = run_config(recorder, CAPACITY_RUN)
+        similarity = run_similarity(recorder, CAPACITY_RUN, config)
+        assert len(saved) > 2 and all(json.loads(s.config) == {"rl": config.to_dict(), "matcher": similarity.matcher}
+                                      for s in snapshots.listing(recorder))
+        differs, end = first_difference(recorder), recorder.max_position()
+        for position in sorted({differs, saved[1] + 1, end}):
+            stats = ReplayStats()
+            state = replay_run(recorder, CAPACITY_RUN, upto=position, similarity=similarity, stats=stats)
+            assert stats.snapshot_position == max(p for p in saved if p <= position)
+            scratch = replay_run(recorder, CAPACITY_RUN, upto=position, similarity=similarity, use_snapshots=False)
+            assert state.to_json() == scratch.to_json()
+            assert qtable_at(db, position) == qtable_at(db, position, "--no-snapshots") == qtable_rows(state)
+        for other in (None, TextSimilarity()):  # the default, and a what-if we cannot name
+            stats = ReplayStats()
+            replay_run(recorder, CAPACITY_RUN, similarity=other, stats=stats)
+            assert stats.snapshot_position is None and stats.events_folded > 0

@@ -24,6 +24,7 @@ from rememberer_tui.data import (
 from store.events import EpisodeEnded, EpisodeStarted, RLConfig, TransitionRecorded
 from store.recorder import SQLiteRecorder, StreamBatch
 from tests.conftest import FIXED_TIME, fixed_clock
+from tests.test_projection import CAPACITY_RUN, capacity_db, first_difference, qtable_at
 from tests.tui_fixtures import ACTIONS, SCREENS, TASK, add_offline_run, build_fixture_db
 
 
@@ -140,6 +141,32 @@ def test_replayed_q_values_match_what_the_live_agent_retrieved(tmp_path: Path) -
             wanted = [(s.moment, [(r["task"], r["observation"]) for r in s.retrieved.records])
                       for s in steps]
             replayed = memory_at(recorder, "offline", wanted)
+            for step in steps:
+                for record in step.retrieved.records:
+                    recorded = sorted((a["action"], a["q"], a["visits"]) for a in record["actions"])
+                    key = (record["task"], record["observation"])
+                    assert sorted((v.action, v.q, v.visits) for v in replayed[step.moment][key]) == recorded
+                    compared += 1
+        assert compared > 10
+
+
+def test_an_item_capacity_run_is_replayed_with_its_own_evictions(tmp_path: Path) -> None:
+    """Under item capacity the episode screen's Q-values are those the live agent retrieved
+    and those `rememberer qtable --at` prints, not the default similarity's."""
+    db = capacity_db(tmp_path / "cap.db")
+    with SQLiteRecorder(db, create=False) as recorder:
+        differs, end = first_difference(recorder), recorder.max_position()
+        tables = {p: qtable_at(db, p) for p in (differs - 1, differs, end)}
+        keys = sorted({(r["task"], r["observation"]) for rows in tables.values() for r in rows})
+        for position, rows in tables.items():
+            found = memory_at(recorder, CAPACITY_RUN, [(position, keys)])[position]
+            assert sorted((*key, v.action, v.q, v.visits, v.mean_reward) for key in keys for v in found[key]) == \
+                sorted(tuple(row.values()) for row in rows)
+        compared = 0
+        for episode in run_episodes(recorder, CAPACITY_RUN):
+            steps = [s for s in episode_detail(recorder, episode.stream).steps if s.retrieved and s.moment > differs]
+            replayed = memory_at(recorder, CAPACITY_RUN, [(s.moment, [(r["task"], r["observation"])
+                                                                      for r in s.retrieved.records]) for s in steps])
             for step in steps:
                 for record in step.retrieved.records:
                     recorded = sorted((a["action"], a["q"], a["visits"]) for a in record["actions"])

@@ -32,6 +32,7 @@ from tests.audit_fixtures import (
     settled,
     synthetic_db,
 )
+from tests.test_projection import CAPACITY_RUN, capacity_db, first_difference, own_replay, qtable_at
 from tests.tui_fixtures import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -208,8 +209,28 @@ async def test_the_journal_is_extended_back_in_the_background_over_snapshots() -
             await settled(pilot, screen)
             assert screen.memory.folded == 0 and screen.memory.snapshot is None
         with SQLiteRecorder(db, create=False) as recorder:
-            replayed = replay_run(recorder, SYNTHETIC_RUN, upto=screen.memory.position, use_snapshots=False)
+            replayed = own_replay(recorder, SYNTHETIC_RUN, upto=screen.memory.position, use_snapshots=False)
         assert table_rows(screen.memory.records) == qtable_rows(replayed)
+
+
+async def test_an_item_capacity_run_scrubs_through_its_own_evictions(tmp_path: Path) -> None:
+    """The memory screen of a run whose matcher evicts otherwise than the fold's default
+    similarity shows what `rememberer qtable --at` prints, from the start and from a snapshot."""
+    db = capacity_db(tmp_path / "cap.db")
+    result = CliRunner().invoke(cli, ["snapshot", "--db", str(db), "--run", CAPACITY_RUN, "--every", "60"])
+    assert result.exit_code == 0, result.output
+    with SQLiteRecorder(db, create=False) as recorder:
+        differs, end = first_difference(recorder), recorder.max_position()
+    async with app_on(db).run_test(size=(120, 40)) as pilot:
+        screen = await open_memory(pilot, CAPACITY_RUN)
+        await settled(pilot, screen)
+        assert screen.memory.snapshot == end  # from the snapshot `rememberer snapshot` saved
+        assert table_rows(screen.memory.records) == qtable_at(db, end)
+        for want in (differs, differs - 1, (differs + end) // 2):
+            await pilot.press("g", *str(want), "enter")
+            await wait_until(pilot, lambda: screen.target == want)
+            await settled(pilot, screen)
+            assert table_rows(screen.memory.records) == qtable_at(db, want)
 
 
 async def test_a_run_growing_elsewhere_is_followed_at_its_end(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from tests.audit_fixtures import (
     settled,
     synthetic_db,
 )
+from tests.test_projection import own_replay
 from tests.tui_fixtures import shown, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -109,7 +110,7 @@ async def test_enter_on_an_update_opens_its_step_and_x_exports(tmp_path: Path) -
 async def test_prunings_and_evictions_are_shown_with_their_reasons() -> None:
     db = synthetic_db()
     with SQLiteRecorder(db, create=False) as recorder:
-        state = replay_run(recorder, SYNTHETIC_RUN, trail=True, use_snapshots=False)
+        state = own_replay(recorder, SYNTHETIC_RUN, trail=True, use_snapshots=False)
         pruned = [f for f in state.facts if isinstance(f, Pruning)
                   and (f.task, f.observation) in state.records]
         fact = pruned[-1]
@@ -124,6 +125,7 @@ async def test_prunings_and_evictions_are_shown_with_their_reasons() -> None:
         facts = shown(pilot.app.screen.query_one("#facts", Static), 400)
         assert fact.reason in facts and f"pruned at position {fact.position}" in facts
         assert len(facts.strip().splitlines()) >= len(expected.facts)
+        assert fact in expected.facts
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -203,8 +203,9 @@ def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwa
     """Save fold states along a run so that qtable and diff need not replay from the start.
 
     Snapshots are derived and disposable: they live in their own table, never in the event
-    log, are used only for the same run, RL config and fold code version, and are ignored
-    (with a warning) if their content no longer matches its hash. Dropping them changes
+    log, are used only for the same run, RL config (under an item capacity, also the run's
+    matcher, which decides evictions) and fold code version, and are ignored (with a
+    warning) if their content no longer matches its hash. Dropping them changes
     no result, only the time a replay takes. RL options save snapshots for that what-if
     config instead of the run's own.
 
