@@ -127,7 +127,8 @@ def upcast(event_type: str, schema_version: int, payload: dict) -> dict:
 def from_row_fields(event_type: str, schema_version: int, payload_json: str, event_id: str) -> Event:
     """Rebuild an event from its stored row fields, upcasting old versions.
 
-    The event class validates the payload again, so a damaged row is refused here.
+    The payload is validated again (by the class, or for the hot types by `_rebuild`'s
+    equivalent check), so a damaged row is refused here.
     """
     cls = EVENT_TYPES.get(event_type)
     try:
@@ -197,11 +198,11 @@ def _episode_ended(p: dict) -> bool:
             and type(p["success"]) is bool and type(steps) is int and steps >= 0)
 
 
+_ONLY_STR = {str}
+
+
 def _strings(value: Any) -> bool:
     return type(value) is list and (not value or set(map(type, value)) == _ONLY_STR)
-
-
-_ONLY_STR = {str}
 
 
 _SHAPES: dict[type[Event], _Shape] = {
