@@ -5,7 +5,8 @@ of about 10 steps) is written through the recorder into a temporary database, th
 the fold rate from the log (read + decode + fold), a plain dict-of-dicts Q-learning loop
 over the same transitions in memory as the reference point, a plain sqlite3 + json.loads
 read of the same rows, `replay_run(upto=...)` at several positions with snapshots every
-100,000 events, and the peak memory of a fold holding 100,000 states x 5 actions.
+100,000 events (the issue's spacing) and every 25,000 (the `snapshot` command's default),
+and the peak memory of a fold holding 100,000 states x 5 actions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from replay.fold import apply, initial_state
-from replay.projection import ReplayStats, replay_run, write_snapshots
+from replay import snapshots
+from replay.projection import DEFAULT_SNAPSHOT_EVERY, ReplayStats, replay_run, write_snapshots
 from store.events import EpisodeEnded, EpisodeStarted, Event, RLConfig, RunStarted, TransitionRecorded
 from store.recorder import Recorded, SQLiteRecorder, StreamBatch
 
@@ -173,6 +175,26 @@ def _memory_peak_mb(states: int, actions: int) -> tuple[float, int]:
     return round(peak / 1e6, 1), len(state.records)
 
 
+def _qtable_at(recorder: SQLiteRecorder, every: int) -> dict:
+    """Snapshots every `every` events, then `replay_run(upto=...)` (median of 3) with no
+    snapshot before the target, mid-way between two, just before one (the worst case,
+    nearly `every` events to fold) and at the end (a snapshot sits there)."""
+    snapshots.drop(recorder, "bench")
+    started = time.perf_counter()
+    saved = write_snapshots(recorder, "bench", every=every)
+    figures: dict = {"every": every, "snapshots": len(saved),
+                     "write_s": round(time.perf_counter() - started, 2),
+                     "size_mb": round(sum(s.size for s in snapshots.listing(recorder, "bench")) / 1e6, 1)}
+    at, folded = {}, {}
+    for target in sorted({every // 2, 5 * every + every // 2, saved[-2] - 1, saved[-1]}):
+        stats = ReplayStats()
+        at[str(target)] = round(_median_seconds(
+            lambda: replay_run(recorder, "bench", upto=target, stats=stats)), 3)
+        folded[str(target)] = stats.events_folded // 3
+    figures |= {"s": at, "events_folded": folded, "max_s": max(at.values())}
+    return figures
+
+
 def bench_replay(quick: bool = False, records: int | None = None, **_) -> dict:
     """Figures for the replay path; `records` sets the number of states (default 10,000)."""
     scale = 20 if quick else 1
@@ -223,22 +245,11 @@ def bench_replay(quick: bool = False, records: int | None = None, **_) -> dict:
                 figures["fold_from_log_transitions_per_s"] / _rate(transitions, floor_s), 3)
             del plain
 
-            started = time.perf_counter()
-            saved = write_snapshots(recorder, "bench", every=every)
-            figures["write_snapshots_s"] = round(time.perf_counter() - started, 2)
-            figures["snapshots"] = len(saved)
-            at: dict[str, float] = {}
-            folded: dict[str, int] = {}
-            # No snapshot before the first; mid-way between two; just before one (the
-            # worst case, nearly `every` events to fold); the end (a snapshot sits there).
-            for target in sorted({every // 2, 5 * every + every // 2, saved[-2] - 1, events}):
-                stats = ReplayStats()
-                at[str(target)] = round(_median_seconds(
-                    lambda: replay_run(recorder, "bench", upto=target, stats=stats)), 3)
-                folded[str(target)] = stats.events_folded // 3
-            figures["qtable_at_s"] = at
-            figures["qtable_at_events_folded"] = folded
-            figures["qtable_at_max_s"] = max(at.values())
+            # The issue's spacing (100,000 events) and the `snapshot` command's default.
+            figures["qtable_at"] = _qtable_at(recorder, every)
+            figures["qtable_at_max_s"] = figures["qtable_at"]["max_s"]
+            figures["qtable_at_default_every"] = _qtable_at(recorder, DEFAULT_SNAPSHOT_EVERY // scale)
+            figures["qtable_at_default_every_max_s"] = figures["qtable_at_default_every"]["max_s"]
     peak, kept = _memory_peak_mb(5_000 if quick else 100_000, 5)
     figures["memory_states"] = kept
     figures["memory_peak_mb"] = peak
