@@ -25,6 +25,7 @@ from rememberer_tui.audit import episode_marks, run_positions
 from rememberer_tui.scrubber import Scrubber
 from rememberer_tui.screens.memory import RecordOrder
 from replay.benchmarks import synthetic_episodes, write_synthetic_run
+from replay.fold import FOLD_VERSION
 from replay.projection import write_snapshots
 from store.recorder import SQLiteRecorder
 
@@ -108,7 +109,7 @@ def bench_scrub(quick: bool = False, **_: object) -> dict:
     events, every = (50_000, 5_000) if quick else (1_000_000, 100_000)
     cache = Path(tempfile.gettempdir()) / "rememberer-bench"
     cache.mkdir(exist_ok=True)
-    db = cache / f"scrub-{events}.db"
+    db = cache / f"scrub-{events}-fold{FOLD_VERSION}.db"  # older snapshots would not be used
     begin = time.perf_counter()
     fresh = not db.exists()
     build_run(db, events, every)

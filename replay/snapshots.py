@@ -147,6 +147,14 @@ def latest(recorder: SQLiteRecorder, run: str, cfg_hash: str, upto: int | None,
             problem = "its content does not match its hash"
         if report is not None:
             report(f"snapshot of run {run!r} at position {position} is damaged ({problem}): ignored")
+    if report is not None:
+        stale = recorder.conn.execute(
+            f"SELECT count(*) FROM {TABLE} WHERE run = ? AND config_hash = ? AND fold_version != ?"
+            " AND position <= ?", (run, cfg_hash, FOLD_VERSION, upto if upto is not None else 2**63 - 1)
+        ).fetchone()[0]
+        if stale:
+            report(f"{stale} snapshot(s) of run {run!r} were written by another version of the fold "
+                   f"and are not used: run `rememberer snapshot --run {run}` to write them again")
     return None
 
 

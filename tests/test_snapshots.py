@@ -116,10 +116,13 @@ def test_a_snapshot_of_another_config_or_fold_version_is_not_used(tmp_path: Path
     used = ReplayStats()
     replay_run(recorder, "spec", config=what_if, stats=used)
     assert used.snapshot_position == 11
-    recorder.conn.execute("UPDATE snapshots SET fold_version = ?", (snapshots.FOLD_VERSION + 1,))
-    later = ReplayStats()
-    replay_run(recorder, "spec", config=what_if, stats=later)
+    recorder.conn.execute("UPDATE snapshots SET fold_version = ?", (snapshots.FOLD_VERSION - 1,))
+    later, reports = ReplayStats(), []
+    replay_run(recorder, "spec", config=what_if, stats=later, report=reports.append)
     assert later.snapshot_position is None and later.events_folded == 10
+    # ... and the user learns why replay starts from scratch, and what to do.
+    assert reports == ["3 snapshot(s) of run 'spec' were written by another version of the fold and "
+                       "are not used: run `rememberer snapshot --run spec` to write them again"]
 
 
 def test_snapshots_are_not_events_and_are_disposable(tmp_path: Path) -> None:
