@@ -8,7 +8,6 @@ or replay call happens in a thread worker.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -33,7 +32,7 @@ from rememberer_tui.screens.provenance import ProvenanceScreen
 from rememberer_tui.screens.runs import RunsScreen
 from rememberer_tui.widgets.integrity import IntegrityLine
 from store.recorder import SQLiteRecorder, StoreError
-from store.verify import VerifyResult, verify
+from store.verify import VerifyResult, verify_file
 
 THEMES = ("textual-dark", "textual-light")
 
@@ -64,12 +63,16 @@ class RemembererApp(App[None]):
 
     @work(thread=True, exclusive=True, group="verify")
     def check_integrity(self) -> None:
-        """Recompute the hash chain once, on this thread's own connection."""
+        """Recompute the hash chain once, in a process of its own (store.verify.verify_file):
+        the screens' workers keep this interpreter to themselves meanwhile."""
+        worker = get_current_worker()
         try:
-            with self.settings.open() as recorder:
-                self.post_message(IntegrityChecked(verify(recorder)))
-        except (StoreError, sqlite3.Error) as exc:  # a damaged file is what this is for
+            result = verify_file(self.settings.db_path, cancelled=lambda: worker.is_cancelled)
+        except StoreError as exc:  # a damaged file is what this is for
             self.post_message(IntegrityChecked(None, str(exc)))
+            return
+        if result is not None:
+            self.post_message(IntegrityChecked(result))
 
     @on(IntegrityChecked)
     def integrity_checked(self, message: IntegrityChecked) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 
-from store.recorder import GENESIS_HASH, SQLiteRecorder, chain_hash, row_header
+from store.recorder import GENESIS_HASH, SQLiteRecorder, StoreError, chain_hash, row_header
 
 
 @attrs.frozen
@@ -70,3 +76,50 @@ def _verify(recorder: SQLiteRecorder, expect: tuple[int, str] | None,
                             f"events after {stored_cp[0]} were written outside rememberer "
                             "(the stored checkpoint does not cover them)")
     return VerifyResult(True, count, last, prev_hash)
+
+
+def verify_file(path: str | Path, *, cancelled: Callable[[], bool] = lambda: False,
+                poll: float = 0.05) -> VerifyResult | None:
+    """`verify` of the log at `path` in a process of its own, None if `cancelled()` turns
+    true first (the process is then stopped). The walk is pure CPU: in a thread it would
+    share the interpreter with the caller's other threads (the TUI's screens) and slow them
+    all; a child process runs on another core."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-m", "store.verify", str(path)], env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        while True:
+            try:
+                out, err = child.communicate(timeout=poll)
+                break
+            except subprocess.TimeoutExpired:
+                if cancelled():
+                    return None
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    lines = out.splitlines()
+    if child.returncode != 0 or not lines:
+        raise StoreError(f"the integrity check of {path} failed (exit code {child.returncode}): "
+                         f"{(err.strip().splitlines() or ['no output'])[-1]}")
+    answer = json.loads(lines[-1])
+    if "error" in answer:
+        raise StoreError(answer["error"])
+    return VerifyResult(**answer)
+
+
+def _main(path: str) -> None:
+    """`python -m store.verify FILE`: one JSON line, the result's fields or {"error": ...}."""
+    try:
+        with SQLiteRecorder(path, create=False) as recorder:
+            answer = attrs.asdict(verify(recorder))
+    except (StoreError, sqlite3.Error) as exc:  # a damaged file is what this is for
+        answer = {"error": str(exc)}
+    print(json.dumps(answer))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from store.events import EpisodeEnded, EpisodeStarted, RunStarted
-from store.recorder import SQLiteRecorder, chain_hash, row_header
-from store.verify import verify
+from store.recorder import SQLiteRecorder, StoreError, chain_hash, row_header
+from store.verify import verify, verify_file
 from tests.conftest import fixed_clock
 from tests.recorder_contract import steps
 
@@ -147,3 +148,41 @@ def test_rows_added_outside_rememberer_are_found(log: Path) -> None:
     result = check(log)
     assert not result.ok and result.bad_position == EVENTS + 1
     assert "outside rememberer" in result.problem
+
+
+# --------------------------------------------------------------------------- in a child process
+
+
+def test_verify_file_answers_as_verify_does_from_a_process_of_its_own(log: Path) -> None:
+    assert verify_file(log) == check(log)
+    untriggered(log).execute("UPDATE events SET payload = replace(payload, 'lamp', 'lamb') WHERE position = 2")
+    tampered = verify_file(log)
+    assert tampered == check(log) and not tampered.ok and tampered.bad_position == 2
+
+
+def test_verify_file_says_why_it_cannot_check(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no such database"):
+        verify_file(tmp_path / "missing.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="junk.db"):
+        verify_file(junk)
+
+
+def test_a_cancelled_verify_file_stops_its_process(log: Path) -> None:
+    before = live_children()
+    assert verify_file(log, cancelled=lambda: True) is None
+    assert live_children() == before  # killed and reaped: nothing left behind
+
+
+def live_children() -> set[int]:
+    """The pids of this process's children that have not exited (from /proc)."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if int(parent) == os.getpid() and state != "Z":
+            pids.add(int(stat.parent.name))
+    return pids
