@@ -22,12 +22,14 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable
 from functools import partial
+from itertools import count
+from operator import itemgetter
 from typing import NamedTuple
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, initial_state
+from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, fold, initial_state
 from replay.projection import run_config, run_similarity, snapshot_key
 from replay.similarity import Similarity
 from replay.state import Record, StateKey
@@ -253,13 +255,13 @@ class Scrubber:
         self._prepare(recorder)
         snapshot, folded = None, 0
         if self._state is None or target < self.base:
-            snapshot = self._restart(recorder, target)
+            snapshot, folded = self._restart(recorder, target)
         elif target > self.frontier + self.refold_limit and any(
                 self.frontier + self.refold_limit < p <= target for p in self._snapshot_positions(recorder)):
-            snapshot = self._restart(recorder, target, beyond=self.frontier)
+            snapshot, folded = self._restart(recorder, target, beyond=self.frontier)
         self._journal.seek(min(target, self.frontier))
         if target > self.frontier:
-            folded = self._fold_to(recorder, target)
+            folded += self._fold_to(recorder, target)
         self.position = target
         self.serial += 1
         journal = self._journal
@@ -276,27 +278,38 @@ class Scrubber:
     def _latest(self, recorder: SQLiteRecorder, upto: int) -> snapshots.Loaded | None:
         return snapshots.latest(recorder, self.run, self._key, upto)
 
-    def _load(self, found: snapshots.Loaded | None, journal: _Journal,
-              similarity: Similarity | None) -> FoldState:
-        """The snapshot's fold state (empty without one), reporting changes to `journal`."""
+    def _load(self, found: snapshots.Loaded | None, similarity: Similarity | None) -> FoldState:
+        """The snapshot's fold state (empty without one)."""
         if found is None:
-            state = initial_state(self.config, similarity=similarity, listeners=[journal])
-        else:
-            state = FoldState.from_json(found.state_json, similarity=similarity, listeners=[journal])
+            return initial_state(self.config, similarity=similarity)
+        return FoldState.from_json(found.state_json, similarity=similarity)
+
+    @staticmethod
+    def _journaled(state: FoldState, journal: _Journal) -> FoldState:
+        """From here on, every change `state` makes goes to `journal`."""
+        state.listeners = (journal,)
         journal.start(state.records)
         return state
 
-    def _restart(self, recorder: SQLiteRecorder, target: int, beyond: int | None = None) -> int | None:
+    def _restart(self, recorder: SQLiteRecorder, target: int,
+                 beyond: int | None = None) -> tuple[int | None, int]:
         """Start again from the newest usable snapshot at or before `target` (the run's
         start without one); with `beyond`, only from a snapshot after that position.
-        Returns the snapshot's position."""
+        The state is folded on to just before `target` without a journal (several times
+        faster), which then starts there; `extend_back` journals the stretch before it in
+        the background. Returns the snapshot's position and the events folded."""
         found = self._latest(recorder, target)
         if beyond is not None and (found is None or found.position <= beyond):
-            return None
+            return None, 0
+        state = self._load(found, self._similarity)
+        start = state.position
+        events = recorder.read(start, run=self.run, upto=max(start, target - 1), types=FOLDED_TYPES)
+        counter = count()
+        state = fold(map(itemgetter(0), zip(events, counter)), state)
         self._journal = _Journal()
-        self._state = self._load(found, self._journal, self._similarity)
-        self.base = self.frontier = self._state.position
-        return found.position if found is not None else None
+        self._state = self._journaled(state, self._journal)
+        self.base = self.frontier = max(start, target - 1)
+        return (found.position if found is not None else None), next(counter)
 
     def _fold_to(self, recorder: SQLiteRecorder, target: int) -> int:
         state, journal = self._state, self._journal
@@ -323,7 +336,7 @@ class Scrubber:
         older = _Journal()
         # A similarity of its own: the moves' one is in use meanwhile, by another thread.
         similarity = run_similarity(recorder, self.run, self.config)
-        state = self._load(self._latest(recorder, base - 1), older, similarity)
+        state = self._journaled(self._load(self._latest(recorder, base - 1), similarity), older)
         start = state.position
         for recorded in recorder.read(state.position, run=self.run, upto=base, types=FOLDED_TYPES):
             older.at = recorded.position

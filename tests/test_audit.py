@@ -102,9 +102,12 @@ def test_stepping_back_undoes_the_journal_without_folding(walk) -> None:
         assert table_rows(memory.records) == expected_rows(walk, SYNTHETIC_RUN, position)
     back = scrubber.move(walk, 350)  # before the journal's base: restart from a snapshot
     assert back.snapshot == 300 and back.folded == 50
+    assert scrubber.base == 349  # the journal starts at the target; the stretch before it ...
     forward = scrubber.move(walk, 481)  # within the refold limit: folded on, no snapshot
     assert forward.snapshot is None and forward.folded == 131
     assert table_rows(forward.records) == expected_rows(walk, SYNTHETIC_RUN, 481)
+    assert scrubber.extend_back(walk) and scrubber.base == 300  # ... is journaled in the background
+    assert table_rows(scrubber.move(walk, 320).records) == expected_rows(walk, SYNTHETIC_RUN, 320)
     assert scrubber.extend_back(walk) and scrubber.base == 200
     assert table_rows(scrubber.move(walk, 250).records) == expected_rows(walk, SYNTHETIC_RUN, 250)
     jumpy = Scrubber(SYNTHETIC_RUN, refold_limit=50)
