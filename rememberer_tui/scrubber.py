@@ -22,14 +22,12 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable
 from functools import partial
-from itertools import count
-from operator import itemgetter
 from typing import NamedTuple
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, fold, initial_state
+from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, fold_counting, initial_state
 from replay.projection import run_config, run_similarity, snapshot_key
 from replay.similarity import Similarity
 from replay.state import Record, StateKey
@@ -303,13 +301,12 @@ class Scrubber:
             return None, 0
         state = self._load(found, self._similarity)
         start = state.position
-        events = recorder.read(start, run=self.run, upto=max(start, target - 1), types=FOLDED_TYPES)
-        counter = count()
-        state = fold(map(itemgetter(0), zip(events, counter)), state)
+        state, folded = fold_counting(
+            recorder.read(start, run=self.run, upto=max(start, target - 1), types=FOLDED_TYPES), state)
         self._journal = _Journal()
         self._state = self._journaled(state, self._journal)
         self.base = self.frontier = max(start, target - 1)
-        return (found.position if found is not None else None), next(counter)
+        return (found.position if found is not None else None), folded
 
     def _fold_to(self, recorder: SQLiteRecorder, target: int) -> int:
         state, journal = self._state, self._journal

@@ -19,7 +19,8 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from itertools import islice
+from itertools import count, islice
+from operator import itemgetter
 from typing import Protocol
 
 from replay.similarity import PairIndex, Similarity, TextSimilarity, similarities
@@ -234,6 +235,15 @@ def fold(recorded_events: Iterable[Recorded], state: FoldState) -> FoldState:
         handler(state, event, position)
         state.position = last = position
     return state
+
+
+def fold_counting(recorded_events: Iterable[Recorded], state: FoldState) -> tuple[FoldState, int]:
+    """`fold`, also saying how many events it folded. Counted in C rather than by a Python
+    generator (a frame per event): zip advances the counter once per event it passes on,
+    so the counter's next value is their number."""
+    counter = count()
+    state = fold(map(itemgetter(0), zip(recorded_events, counter)), state)
+    return state, next(counter)
 
 
 def qtable_rows(state: FoldState) -> list[dict]:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from itertools import count
-from operator import itemgetter
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLDED_TYPES, FoldState, apply, fold, initial_state, qtable_rows
+from replay.fold import FOLDED_TYPES, FoldState, apply, fold_counting, initial_state, qtable_rows
 from replay.similarity import Similarity
 from store.events import RLConfig, RunStarted
 from store.recorder import SQLiteRecorder, StoreError
@@ -153,13 +151,9 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
             stats.snapshot_position = found.position
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
-    # Counted in C rather than by a Python generator (a frame per event): zip advances the
-    # counter once per event it passes on, so the counter's next value is their number.
-    counter = count()
-    events = map(itemgetter(0), zip(recorder.read(state.position, run=run, upto=upto,
-                                                  types=FOLDED_TYPES), counter))
-    state = fold(events, state)
-    stats.events_folded += next(counter)
+    state, folded = fold_counting(
+        recorder.read(state.position, run=run, upto=upto, types=FOLDED_TYPES), state)
+    stats.events_folded += folded
     # The events skipped (retrievals, LLM exchanges) are no-ops of the fold: the state is
     # the one after the run's last event at or before `upto`, as a live fold would say.
     state.position = max(state.position, recorder.last_position(run=run, upto=upto))
