@@ -234,10 +234,10 @@ def table_diff(recorder: SQLiteRecorder, run: str, at: int, against: int,
     the run's own when None): side A under the run's config, deltas B - A."""
     base = run_config(recorder, run)
     config = config or base
-    rows_a = qtable_rows(replay_run(recorder, run, upto=at, config=base,
-                                    similarity=run_similarity(recorder, run, base)))
-    rows_b = qtable_rows(replay_run(recorder, run, upto=against, config=config,
-                                    similarity=run_similarity(recorder, run, config)))
+    own = run_similarity(recorder, run, base)
+    other = own if config == base else run_similarity(recorder, run, config)
+    rows_a = qtable_rows(replay_run(recorder, run, upto=at, config=base, similarity=own))
+    rows_b = qtable_rows(replay_run(recorder, run, upto=against, config=config, similarity=other))
     return diff_rows(rows_a, rows_b)
 
 

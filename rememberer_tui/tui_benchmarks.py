@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from rememberer_tui.data import memory_at, run_episodes, run_heads, runs_summary
+from replay.benchmarks import median_seconds
 from store.events import (
     EpisodeEnded,
     EpisodeStarted,
@@ -148,8 +149,8 @@ def bench_tui(quick: bool = False, **_: object) -> dict:
     figures: dict = {"build_s": time.perf_counter() - begin if fresh else 0.0}
     with SQLiteRecorder(db, create=False) as recorder:
         figures["events"] = recorder.max_position()
-        figures["runs_heads_s"] = _median(lambda: run_heads(recorder))
-        figures["runs_summary_s"] = _median(lambda: runs_summary(recorder))
+        figures["runs_heads_s"] = median_seconds(lambda: run_heads(recorder))
+        figures["runs_summary_s"] = median_seconds(lambda: runs_summary(recorder))
         last = run_episodes(recorder, "run-0")[-1]
         begin = time.perf_counter()
         memory_at(recorder, "run-0", [(last.first_position, [])])
@@ -157,12 +158,3 @@ def bench_tui(quick: bool = False, **_: object) -> dict:
     figures |= asyncio.run(_drive(db, moves=10 if quick else 30))
     figures["db_mb"] = db.stat().st_size / 1e6
     return figures
-
-
-def _median(call, repeat: int = 3) -> float:
-    timings = []
-    for _ in range(repeat):
-        begin = time.perf_counter()
-        call()
-        timings.append(time.perf_counter() - begin)
-    return statistics.median(timings)

@@ -137,7 +137,7 @@ def plain_fold(transitions: list[tuple[str, str, str, float, str, bool]], gamma:
     return q
 
 
-def _median_seconds(work: Callable[[], object], repeat: int = 3) -> float:
+def median_seconds(work: Callable[[], object], repeat: int = 3) -> float:
     """The median wall-clock time of `repeat` runs of `work` (the machine is noisy)."""
     times = []
     for _ in range(repeat):
@@ -188,7 +188,7 @@ def _qtable_at(recorder: SQLiteRecorder, every: int) -> dict:
     at, folded = {}, {}
     for target in sorted({every // 2, 5 * every + every // 2, saved[-2] - 1, saved[-1]}):
         stats = ReplayStats()
-        at[str(target)] = round(_median_seconds(
+        at[str(target)] = round(median_seconds(
             lambda: replay_run(recorder, "bench", upto=target, stats=stats)), 3)
         folded[str(target)] = stats.events_folded // 3
     figures |= {"s": at, "events_folded": folded, "max_s": max(at.values())}
@@ -227,12 +227,12 @@ def bench_replay(quick: bool = False, records: int | None = None, **_) -> dict:
             figures["fold_from_log_events_per_s"] = _rate(events, seconds)
             figures["records"] = len(state.records)
 
-            seconds = _median_seconds(lambda: sum(
+            seconds = median_seconds(lambda: sum(
                 1 for _, payload in recorder.conn.execute(_SELECT_PAYLOADS, ("bench",)) if json.loads(payload)))
             figures["sqlite_json_read_events_per_s"] = _rate(events, seconds)
 
             plain = _plain_transitions(recorder, "bench")
-            seconds = _median_seconds(lambda: plain_fold(plain))
+            seconds = median_seconds(lambda: plain_fold(plain))
             figures["plain_dict_fold_transitions_per_s"] = _rate(len(plain), seconds)
             figures["fold_from_log_vs_plain_ratio"] = round(
                 figures["fold_from_log_transitions_per_s"] / figures["plain_dict_fold_transitions_per_s"], 3)
