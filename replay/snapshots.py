@@ -129,12 +129,13 @@ def latest(recorder: SQLiteRecorder, run: str, cfg_hash: str, upto: int | None,
     another log, are reported and skipped."""
     if not _exists(recorder):
         return None
+    limit = upto if upto is not None else 2**63 - 1
     rows = recorder.conn.execute(
         f"SELECT s.position, s.content_hash, s.state, s.event_hash IS e.hash FROM {TABLE} s"
         " LEFT JOIN events e ON e.position = s.position"
         " WHERE s.run = ? AND s.config_hash = ? AND s.fold_version = ? AND s.position <= ?"
         " ORDER BY s.position DESC",
-        (run, cfg_hash, FOLD_VERSION, upto if upto is not None else 2**63 - 1))
+        (run, cfg_hash, FOLD_VERSION, limit))
     for position, stored_hash, blob, same_log in rows:
         problem = None if same_log else "the log holds another event at that position"
         if problem is None:
@@ -150,7 +151,7 @@ def latest(recorder: SQLiteRecorder, run: str, cfg_hash: str, upto: int | None,
     if report is not None:
         stale = recorder.conn.execute(
             f"SELECT count(*) FROM {TABLE} WHERE run = ? AND config_hash = ? AND fold_version != ?"
-            " AND position <= ?", (run, cfg_hash, FOLD_VERSION, upto if upto is not None else 2**63 - 1)
+            " AND position <= ?", (run, cfg_hash, FOLD_VERSION, limit)
         ).fetchone()[0]
         if stale:
             report(f"{stale} snapshot(s) of run {run!r} were written by another version of the fold "
