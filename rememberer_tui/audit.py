@@ -18,7 +18,7 @@ import attrs
 
 from rememberer_tui.data import EPISODE_STREAMS_SQL, stream_range
 from replay.diff import TableDiff, diff_rows
-from replay.fold import FOLDED_TYPES, FoldState, apply, initial_state, qtable_rows, trail_for
+from replay.fold import FOLDED_TYPES, FoldState, apply, fold_events, initial_state, qtable_rows, trail_for
 from replay.metrics import EpochRow, epoch_table
 from replay.projection import replay_run, run_config, run_similarity
 from replay.similarity import Similarity
@@ -112,8 +112,8 @@ class TrailCache:
             state = replay_run(recorder, run, upto=position, config=config, trail=True,
                                similarity=self._similarity)
         else:
-            for recorded in recorder.read(state.position, run=run, upto=position, types=FOLDED_TYPES):
-                apply(recorded, state)
+            fold_events(recorder.read_events(state.position, run=run, upto=position,
+                                             types=FOLDED_TYPES), state)
         self._key, self._state = (run, config), state
         return state
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import attrs
 
-from replay.fold import fold
+from replay.fold import FOLDED_TYPES, fold_events
 from replay.projection import replay_run, run_config, run_similarity
 from replay.state import Record, StateKey
 from store.events import (
@@ -309,7 +309,8 @@ def memory_at(recorder: SQLiteRecorder, run: str, wanted: Sequence[tuple[int, Se
             state = replay_run(recorder, run, upto=position,
                                similarity=run_similarity(recorder, run, run_config(recorder, run)))
         else:
-            state = fold(recorder.read(state.position, run=run, upto=position), state)
+            state = fold_events(recorder.read_events(state.position, run=run, upto=position,
+                                                     types=FOLDED_TYPES), state)
         found[position] = _values(state.records, keys)
     return found
 

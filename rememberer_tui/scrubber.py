@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import NamedTuple
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, apply, fold_counting, initial_state
+from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, fold_counting, fold_events, initial_state
 from replay.projection import run_config, run_similarity, snapshot_key
 from replay.similarity import Similarity
 from replay.state import Record, StateKey
-from store.events import RLConfig
+from store.events import Event, RLConfig
 from store.recorder import SQLiteRecorder
 
 
@@ -116,6 +116,13 @@ class Memory:
     folded: int = 0
     serial: int = 0
     touched: dict[StateKey, RecordView | None] | None = None
+
+
+def _marked(events: Iterable[tuple[int, Event]], journal: _Journal) -> Iterator[tuple[int, Event]]:
+    """The events, noting in `journal` the position of the one being folded."""
+    for pair in events:
+        journal.at = pair[0]
+        yield pair
 
 
 class _Journal:
@@ -301,8 +308,8 @@ class Scrubber:
             return None, 0
         state = self._load(found, self._similarity)
         start = state.position
-        state, folded = fold_counting(
-            recorder.read(start, run=self.run, upto=max(start, target - 1), types=FOLDED_TYPES), state)
+        state, folded = fold_counting(recorder.read_events(
+            start, run=self.run, upto=max(start, target - 1), types=FOLDED_TYPES), state)
         self._journal = _Journal()
         self._state = self._journaled(state, self._journal)
         self.base = self.frontier = max(start, target - 1)
@@ -310,11 +317,8 @@ class Scrubber:
 
     def _fold_to(self, recorder: SQLiteRecorder, target: int) -> int:
         state, journal = self._state, self._journal
-        folded = 0
-        for recorded in recorder.read(state.position, run=self.run, upto=target, types=FOLDED_TYPES):
-            journal.at = recorded.position
-            apply(recorded, state)
-            folded += 1
+        events = recorder.read_events(state.position, run=self.run, upto=target, types=FOLDED_TYPES)
+        state, folded = fold_counting(_marked(events, journal), state)
         # The run's events may stop before `target`: the state is still that of `target`.
         self.frontier = max(state.position, target)
         if len(journal.changes) > self.max_changes:
@@ -335,9 +339,8 @@ class Scrubber:
         similarity = run_similarity(recorder, self.run, self.config)
         state = self._journaled(self._load(self._latest(recorder, base - 1), similarity), older)
         start = state.position
-        for recorded in recorder.read(state.position, run=self.run, upto=base, types=FOLDED_TYPES):
-            older.at = recorded.position
-            apply(recorded, state)
+        fold_events(_marked(recorder.read_events(state.position, run=self.run, upto=base,
+                                                 types=FOLDED_TYPES), older), state)
         with self.lock:
             if self.base != base:
                 return False

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import count, islice
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Protocol
 
 from replay.similarity import PairIndex, Similarity, TextSimilarity, similarities
@@ -216,19 +216,25 @@ def initial_state(config: RLConfig, *, similarity: Similarity | None = None, tra
 
 def apply(recorded: Recorded, state: FoldState) -> FoldState:
     """Fold one event into `state` (in place) and return it."""
-    return fold((recorded,), state)
+    return fold_events(((recorded.position, recorded.event),), state)
 
 
 def fold(recorded_events: Iterable[Recorded], state: FoldState) -> FoldState:
     """Fold events in position order into `state` (in place) and return it."""
+    return fold_events(map(_position_event, recorded_events), state)
+
+
+_position_event = attrgetter("position", "event")
+
+
+def fold_events(events: Iterable[tuple[int, Event]], state: FoldState) -> FoldState:
+    """`fold` over (position, event) pairs (`SQLiteRecorder.read_events`, which replay uses)."""
     handlers = state.handlers
     last = state.position
-    for recorded in recorded_events:
-        position = recorded.position
+    for position, event in events:
         if position <= last:
             raise FoldError(f"event at position {position} is not after the state's "
                             f"position {last}")
-        event = recorded.event
         handler = handlers.get(event.__class__)
         if handler is None:
             raise FoldError(f"the fold does not know {type(event).__name__} (position {position})")
@@ -237,12 +243,12 @@ def fold(recorded_events: Iterable[Recorded], state: FoldState) -> FoldState:
     return state
 
 
-def fold_counting(recorded_events: Iterable[Recorded], state: FoldState) -> tuple[FoldState, int]:
-    """`fold`, also saying how many events it folded. Counted in C rather than by a Python
-    generator (a frame per event): zip advances the counter once per event it passes on,
-    so the counter's next value is their number."""
+def fold_counting(events: Iterable[tuple[int, Event]], state: FoldState) -> tuple[FoldState, int]:
+    """`fold_events`, also saying how many events it folded. Counted in C rather than by a
+    Python generator (a frame per event): zip advances the counter once per event it
+    passes on, so the counter's next value is their number."""
     counter = count()
-    state = fold(map(itemgetter(0), zip(recorded_events, counter)), state)
+    state = fold_events(map(itemgetter(0), zip(events, counter)), state)
     return state, next(counter)
 
 

@@ -152,7 +152,7 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
     state, folded = fold_counting(
-        recorder.read(state.position, run=run, upto=upto, types=FOLDED_TYPES), state)
+        recorder.read_events(state.position, run=run, upto=upto, types=FOLDED_TYPES), state)
     stats.events_folded += folded
     # The events skipped (retrievals, LLM exchanges) are no-ops of the fold: the state is
     # the one after the run's last event at or before `upto`, as a live fold would say.

@@ -224,7 +224,7 @@ class Event:
 
     Events keep their fields in an instance dict (`slots=False`): attrs then sets them by
     writing that dict, and the mapper can rebuild a well-formed stored row the same way
-    (store/mapper.py `_rebuild`), which matters to replay, the hottest read there is.
+    (store/mapper.py `_HOT`), which matters to replay, the hottest read there is.
     """
 
     TYPE: ClassVar[str] = ""

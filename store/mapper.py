@@ -127,14 +127,16 @@ def upcast(event_type: str, schema_version: int, payload: dict) -> dict:
 def from_row_fields(event_type: str, schema_version: int, payload_json: str, event_id: str) -> Event:
     """Rebuild an event from its stored row fields, upcasting old versions.
 
-    The payload is validated again (by the class, or for the hot types by `_rebuild`'s
-    equivalent check), so a damaged row is refused here.
+    The payload is validated again (by the class, or for the hot types by an equivalent
+    check, see below), so a damaged row is refused here.
     """
     cls = EVENT_TYPES.get(event_type)
     try:
-        # Stored payloads are canonical (no whitespace), so the decoder's own entry point
-        # will do; json.loads would look for surrounding whitespace twice per row.
-        payload, end = _DECODER.raw_decode(payload_json)
+        # The decoder's scanner itself: stored payloads are canonical (no surrounding
+        # whitespace), and raw_decode would only add a Python frame per row.
+        payload, end = _scan(payload_json, 0)
+    except StopIteration:
+        raise EventValidationError(f"{event_type} payload is not valid JSON (no value)") from None
     except ValueError as exc:
         raise EventValidationError(f"{event_type} payload is not valid JSON ({exc})") from None
     if end != len(payload_json):
@@ -144,9 +146,14 @@ def from_row_fields(event_type: str, schema_version: int, payload_json: str, eve
     if cls is None or schema_version != cls.SCHEMA_VERSION:
         payload = upcast(event_type, schema_version, payload)
     else:
-        event = _rebuild(cls, payload, event_id)
-        if event is not None:
-            return event
+        rebuild = _HOT.get(cls)
+        if rebuild is not None and type(event_id) is str and event_id != "":
+            try:
+                event = rebuild(payload, event_id)
+            except KeyError:  # a field missing (with another in its place)
+                event = None
+            if event is not None:
+                return event
     if "event_id" in payload:
         raise EventValidationError(f"{event_type} payload holds event_id, which has its own column")
     try:
@@ -161,69 +168,60 @@ def from_row_fields(event_type: str, schema_version: int, payload_json: str, eve
 # --------------------------------------------------------------------------- hot rows
 # Replay decodes every transition of a run, and attrs' constructor (a keyword call, then
 # one validator call and one converter call per field) is most of that cost. For the types
-# replay reads most, one expression checks exactly what their validators check; a row that
-# passes is rebuilt by writing the instance dict. Any other row, or an unexpected field,
+# replay reads most, one function checks exactly what their validators check and, if the
+# row passes, rebuilds the event by writing its instance dict. The key set is checked by
+# counting the keys and reading every field (a missing one raises KeyError). Any other row
 # takes the constructor, which names the problem. tests/test_mapper.py holds the two paths
 # to the same result.
 
-
-@attrs.frozen
-class _Shape:
-    names: frozenset[str]
-    accepts: Callable[[dict], bool]
-    tuples: tuple[str, ...] = ()  # list fields the class converts to tuples of strings
-
-
-def _transition(p: dict) -> bool:
-    episode, step, reward, terminated, truncated = (
-        p["episode"], p["step"], p["reward"], p["terminated"], p["truncated"])
-    return (type(episode) is str and episode != "" and type(step) is int and step >= 0
-            and type(p["observation"]) is str and type(p["action"]) is str
-            and type(p["next_observation"]) is str and type(p["reason"]) is str
-            and type(reward) is float and isfinite(reward)
-            and type(terminated) is bool and type(truncated) is bool
-            and not (terminated and truncated) and _strings(p["available_actions"]))
-
-
-def _episode_started(p: dict) -> bool:
-    episode, epoch = p["episode"], p["epoch"]
-    return (type(episode) is str and episode != "" and type(p["task"]) is str
-            and type(p["task_id"]) is str and type(p["split"]) is str and p["split"] in SPLITS
-            and type(epoch) is int and epoch >= 0)
-
-
-def _episode_ended(p: dict) -> bool:
-    episode, total, steps = p["episode"], p["total_reward"], p["steps"]
-    return (type(episode) is str and episode != "" and type(total) is float and isfinite(total)
-            and type(p["success"]) is bool and type(steps) is int and steps >= 0)
-
-
+_scan = _DECODER.scan_once
+_new = object.__new__
 _ONLY_STR = {str}
 
 
-def _strings(value: Any) -> bool:
-    return type(value) is list and (not value or set(map(type, value)) == _ONLY_STR)
-
-
-_SHAPES: dict[type[Event], _Shape] = {
-    TransitionRecorded: _Shape(frozenset(_PAYLOAD_FIELDS[TransitionRecorded]), _transition,
-                               ("available_actions",)),
-    EpisodeStarted: _Shape(frozenset(_PAYLOAD_FIELDS[EpisodeStarted]), _episode_started),
-    EpisodeEnded: _Shape(frozenset(_PAYLOAD_FIELDS[EpisodeEnded]), _episode_ended),
-}
-_new = object.__new__
-
-
-def _rebuild(cls: type[Event], payload: dict, event_id: str) -> Event | None:
-    """`cls(event_id=event_id, **payload)` for a well-formed row of a hot type, None otherwise."""
-    shape = _SHAPES.get(cls)
-    if (shape is None or payload.keys() != shape.names or type(event_id) is not str
-            or event_id == "" or not shape.accepts(payload)):
-        return None
+def _instance(cls: type[Event], payload: dict, event_id: str) -> Event:
     event = _new(cls)
     fields = event.__dict__
     fields.update(payload)
     fields["event_id"] = event_id
-    for name in shape.tuples:
-        fields[name] = tuple(payload[name])
     return event
+
+
+def _transition(p: dict, event_id: str) -> Event | None:
+    episode, step, reward, terminated, truncated, actions = (
+        p["episode"], p["step"], p["reward"], p["terminated"], p["truncated"], p["available_actions"])
+    if (len(p) == 10 and type(episode) is str and episode != "" and type(step) is int and step >= 0
+            and type(p["observation"]) is str and type(p["action"]) is str
+            and type(p["next_observation"]) is str and type(p["reason"]) is str
+            and type(reward) is float and isfinite(reward)
+            and type(terminated) is bool and type(truncated) is bool and not (terminated and truncated)
+            and type(actions) is list and (not actions or set(map(type, actions)) == _ONLY_STR)):
+        event = _instance(TransitionRecorded, p, event_id)
+        event.__dict__["available_actions"] = tuple(actions)
+        return event
+    return None
+
+
+def _episode_started(p: dict, event_id: str) -> Event | None:
+    episode, epoch, split = p["episode"], p["epoch"], p["split"]
+    if (len(p) == 5 and type(episode) is str and episode != "" and type(p["task"]) is str
+            and type(p["task_id"]) is str and type(split) is str and split in SPLITS
+            and type(epoch) is int and epoch >= 0):
+        return _instance(EpisodeStarted, p, event_id)
+    return None
+
+
+def _episode_ended(p: dict, event_id: str) -> Event | None:
+    episode, total, steps = p["episode"], p["total_reward"], p["steps"]
+    if (len(p) == 4 and type(episode) is str and episode != "" and type(total) is float
+            and isfinite(total) and type(p["success"]) is bool and type(steps) is int and steps >= 0):
+        return _instance(EpisodeEnded, p, event_id)
+    return None
+
+
+# cls -> the fast rebuild of a well-formed row (None when it is not: the constructor decides).
+_HOT: dict[type[Event], Callable[[dict, str], Event | None]] = {
+    TransitionRecorded: _transition,
+    EpisodeStarted: _episode_started,
+    EpisodeEnded: _episode_ended,
+}

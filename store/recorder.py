@@ -1,7 +1,7 @@
 """The SQLite recorder: an append-only, hash-chained event log in one file.
 
 Interface (what any backend must offer, see tests/recorder_contract.py):
-`append`, `append_batches`, `read`, `read_stream`, `stream_version`, `max_position`, `tail`.
+`append`, `append_batches`, `read`, `read_events`, `read_stream`, `stream_version`, `max_position`, `tail`.
 
 Streams are named `RUN` (run-level events) or `RUN/EPISODE`; the part before the first
 `/` is the run, stored in its own indexed column so one run replays without a scan.
@@ -113,6 +113,35 @@ def _decoded(rows: Iterable[tuple]) -> Iterator[Recorded]:
     for position, stream, version, type_, schema_version, event_id, payload, recorded_at, hash_ in rows:
         yield Recorded(position, stream, version, recorded_at, hash_,
                        from_row_fields(type_, schema_version, payload, event_id))
+
+
+_SELECT_EVENTS = "SELECT position, type, schema_version, payload, event_id FROM events"
+
+
+def _positioned(rows: Iterable[tuple]) -> Iterator[tuple[int, Event]]:
+    """(position, event) pairs from `_SELECT_EVENTS` rows."""
+    for position, type_, schema_version, payload, event_id in rows:
+        yield position, from_row_fields(type_, schema_version, payload, event_id)
+
+
+def _ranged(select: str, after: int, upto: int | None, run: str | None,
+            types: Collection[str] | None, limit: int | None) -> tuple[str, list]:
+    """`select` restricted to positions in (after, upto], one run and some types, in order."""
+    sql, params = f"{select} WHERE position > ?", [after]
+    if upto is not None:
+        sql += " AND position <= ?"
+        params.append(upto)
+    if run is not None:
+        sql += " AND run = ?"
+        params.append(run)
+    if types is not None:
+        sql += f" AND type IN ({','.join('?' * len(types))})"
+        params.extend(sorted(types))
+    sql += " ORDER BY position"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
 
 
 class SQLiteRecorder:
@@ -323,21 +352,16 @@ class SQLiteRecorder:
              upto: int | None = None, types: Collection[str] | None = None) -> Iterator[Recorded]:
         """Events with position > after (and <= upto), in position order, optionally one run's
         and only of some types (replay skips the big payloads the fold ignores)."""
-        sql, params = f"{_SELECT} WHERE position > ?", [after]
-        if upto is not None:
-            sql += " AND position <= ?"
-            params.append(upto)
-        if run is not None:
-            sql += " AND run = ?"
-            params.append(run)
-        if types is not None:
-            sql += f" AND type IN ({','.join('?' * len(types))})"
-            params.extend(sorted(types))
-        sql += " ORDER BY position"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = _ranged(_SELECT, after, upto, run, types, limit)
         return _decoded(self.conn.execute(sql, params))
+
+    def read_events(self, after: int = 0, *, run: str | None = None, upto: int | None = None,
+                    types: Collection[str] | None = None) -> Iterator[tuple[int, Event]]:
+        """`read`, as (position, event) pairs: what a fold needs. It leaves out the stream,
+        version, time and hash, whose columns cost a replay of a long run about a tenth
+        of its time."""
+        sql, params = _ranged(_SELECT_EVENTS, after, upto, run, types, None)
+        return _positioned(self.conn.execute(sql, params))
 
     def last_position(self, *, run: str | None = None, upto: int | None = None) -> int:
         """The position of the last event (of `run`, at or before `upto`); 0 if none."""

@@ -102,6 +102,17 @@ class RecorderContract:
         assert [r.position for r in recorder.read(run="b", after=2)] == [5, 6]
         assert recorder.runs() == ["a", "ab", "b"]
 
+    def test_read_events_gives_the_positions_and_events_read_gives(self, recorder) -> None:
+        recorder.append([RunStarted("a", event_id="a")], "a", 0)
+        recorder.append([EpisodeStarted("e", "t", event_id="s"), *steps("e", 3, prefix="a-e"),
+                         EpisodeEnded("e", 0.0, False, 3, event_id="end")], "a/e", 0)
+        recorder.append(steps("e", 2, prefix="b-e"), "b/e", 0)
+        for kwargs in ({}, {"run": "a"}, {"after": 2, "upto": 5}, {"run": "a", "upto": 4},
+                       {"types": {"TransitionRecorded", "EpisodeEnded"}}, {"after": 7}):
+            pairs = list(recorder.read_events(**kwargs))
+            assert pairs == [(r.position, r.event) for r in recorder.read(**kwargs)], kwargs
+        assert [p for p, _ in recorder.read_events(run="a", types={"EpisodeEnded"})] == [6]
+
     def test_read_stream_after_version(self, recorder) -> None:
         recorder.append(steps("e", 3), "r/e", 0)
         recorder.append(steps("f", 1), "r/f", 0)

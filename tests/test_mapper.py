@@ -28,7 +28,7 @@ from store.events import (
     RunStarted,
     TransitionRecorded,
 )
-from store.mapper import _SHAPES, UnknownEventType, _rebuild, canonical_json, from_row_fields, to_row_fields
+from store.mapper import _HOT, UnknownEventType, canonical_json, from_row_fields, to_row_fields
 from store.recorder import GENESIS_HASH, SQLiteRecorder, chain_hash, row_header
 from store.secrets import is_secret_key, redact_text
 from store.verify import verify
@@ -135,7 +135,7 @@ def test_any_sequence_of_events_comes_back_from_the_store_unchanged(appended) ->
 # ------------------------------------------------------------------ the fast path for hot rows
 # Replay rebuilds well-formed rows of the hot types without attrs' constructor; these hold
 # that path to the constructor's result, and to its refusals.
-HOT = sorted(_SHAPES, key=lambda cls: cls.TYPE)
+HOT = sorted(_HOT, key=lambda cls: cls.TYPE)
 # Values at the edges of what the hot types' validators allow, one field at a time.
 EDGES = (None, True, False, 0, -1, 1, 2.5, -0.0, float("nan"), float("inf"), "", "x", "train", "test",
          [], ["x"], [1], ["x", None], {}, {"x": 1})
@@ -152,19 +152,21 @@ WELL_FORMED = {
 @settings(max_examples=100, deadline=None)
 def test_well_formed_hot_rows_take_the_fast_path(event) -> None:
     payload = json.loads(to_row_fields(event)[2])
-    rebuilt = _rebuild(type(event), payload, event.event_id)
+    rebuilt = _HOT[type(event)](payload, event.event_id)
     assert rebuilt is not None
     assert rebuilt == event and repr(rebuilt) == repr(event)
 
 
 def _damaged_rows(event):
-    """The event's payload with one field set to each edge value, or removed, or an extra
-    field added; and with an empty event id."""
+    """The event's payload with one field set to each edge value, or removed, or renamed,
+    or an extra field added; and with an empty event id."""
     payload = json.loads(to_row_fields(event)[2])
     yield payload, ""
     yield {**payload, "colour": "red"}, event.event_id
     for name in payload:
         yield {k: v for k, v in payload.items() if k != name}, event.event_id
+        # renamed: as many keys as the type has, one of them foreign
+        yield {**{k: v for k, v in payload.items() if k != name}, "colour": payload[name]}, event.event_id
         for value in EDGES:
             yield {**payload, name: value}, event.event_id
 
