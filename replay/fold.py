@@ -335,13 +335,15 @@ def _plain_transition(state: FoldState, event: TransitionRecorded, position: int
     """The hot path: n = 1, one table, no capacities, no trail. The same arithmetic as
     `_on_transition` and `_apply_occurrence` (n_step_target, step_toward) written out; the
     property tests hold the two to the same bytes."""
-    ep = state.episodes.get(event.episode) or _open_episode(state, event, position)
+    episode = event.episode
+    ep = state.episodes.get(episode) or _open_episode(state, event, position)
     if ep is None:
         return
     records = state.records
     task = ep.task
     reward = event.reward
-    if event.terminated:
+    terminated = event.terminated
+    if terminated:
         g = reward
     else:
         following = records.get((task, event.next_observation))
@@ -360,33 +362,37 @@ def _plain_transition(state: FoldState, event: TransitionRecorded, position: int
         state.seq += 1
     state.occurrences += 1
     action = event.action
-    stats = record.actions.get(action)
+    actions = record.actions
+    stats = actions.get(action)
     if stats is None:
-        stats = record.actions[action] = ActionStats(added_seq=state.seq)
+        stats = actions[action] = ActionStats(added_seq=state.seq)
         state.seq += 1
     visits = stats.visits + 1
     stats.visits = visits
-    q = stats.q
-    mean_reward = stats.mean_reward
     if state.mean:
+        q = stats.q
         stats.q = q + (g - q) / visits
+        mean_reward = stats.mean_reward
         stats.mean_reward = mean_reward + (reward - mean_reward) / visits
     else:
         alpha = state.alpha
+        q = stats.q
         stats.q = q + alpha * (g - q)
+        mean_reward = stats.mean_reward
         stats.mean_reward = mean_reward + alpha * (reward - mean_reward)
     stats.last_position = position
-    stats.reason = event.reason
+    reason = stats.reason = event.reason
     history = ep.history
     record.visits += 1
     record.action_history = tuple(history)
     record.last_reward = ep.last_reward
-    record.total_reward = ep.total_reward
-    history.append((action, event.reason))
+    total = ep.total_reward
+    record.total_reward = total
+    history.append((action, reason))
     ep.last_reward = reward
-    ep.total_reward += reward
-    if event.terminated or event.truncated:
-        del state.episodes[event.episode]
+    ep.total_reward = total + reward
+    if terminated or event.truncated:
+        del state.episodes[episode]
     if state.listeners:
         _announce(state, record, added)
 
