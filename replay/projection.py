@@ -10,20 +10,23 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from itertools import islice
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLDED_TYPES, FoldState, apply, fold_counting, initial_state, qtable_rows
+from replay.fold import FOLDED_TYPES, FoldState, fold_counting, initial_state, qtable_rows
 from replay.similarity import Similarity
 from store.events import RLConfig, RunStarted
 from store.recorder import SQLiteRecorder, StoreError
 
 Report = Callable[[str], None]
 # A replay folds at most this many events after loading a snapshot: on a run of a million
-# transitions, `qtable --at` then answers within about 0.75 s anywhere (docs/BENCHMARKS.md),
+# transitions, `qtable --at` then answers within about 0.7 s anywhere (docs/BENCHMARKS.md),
 # for snapshots taking about 5% of the log's size.
 DEFAULT_SNAPSHOT_EVERY = 25_000
+# How often a replay with a progress callback reports (a few times a second).
+PROGRESS_EVERY = 20_000
 
 
 class ReplayError(StoreError):
@@ -132,10 +135,12 @@ def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> RunS
 def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
                config: RLConfig | None = None, trail: bool = False, use_snapshots: bool = True,
                similarity: Similarity | None = None, report: Report | None = None,
-               stats: ReplayStats | None = None) -> FoldState:
+               stats: ReplayStats | None = None,
+               progress: Callable[[int], None] | None = None) -> FoldState:
     """Fold `run`'s events with position <= `upto` (all when None) under `config` (the
     run's own when None). An episode still open at `upto` contributes only the updates
-    already applied by then. Writes nothing.
+    already applied by then. Writes nothing. `progress(position)` is told how far the
+    fold has got every `PROGRESS_EVERY` events.
 
     A trail needs every update from the start, so `trail=True` never uses snapshots.
     """
@@ -151,9 +156,17 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
             stats.snapshot_position = found.position
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
-    state, folded = fold_counting(
-        recorder.read_events(state.position, run=run, upto=upto, types=FOLDED_TYPES), state)
-    stats.events_folded += folded
+    events = recorder.read_events(state.position, run=run, upto=upto, types=FOLDED_TYPES)
+    if progress is None:
+        state, folded = fold_counting(events, state)
+        stats.events_folded += folded
+    else:
+        while True:
+            state, folded = fold_counting(islice(events, PROGRESS_EVERY), state)
+            stats.events_folded += folded
+            progress(state.position)
+            if folded < PROGRESS_EVERY:
+                break
     # The events skipped (retrievals, LLM exchanges) are no-ops of the fold: the state is
     # the one after the run's last event at or before `upto`, as a live fold would say.
     state.position = max(state.position, recorder.last_position(run=run, upto=upto))
@@ -178,18 +191,16 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
     saved: list[int] = []
     done = 0
     while True:
-        # Each stretch is read to its end before the save: a read left open pins this
-        # connection to the log as it was, and a save made then fails as soon as a live
-        # session has appended since (SQLITE_BUSY_SNAPSHOT).
-        last = None
-        for last in recorder.read(state.position, every, run=run):
-            state = apply(last, state)
-            done += 1
-        if last is None:
+        # Each stretch is read to its end before the save (hence `limit`): a read left
+        # open pins this connection to the log as it was, and a save made then fails as
+        # soon as a live session has appended since (SQLITE_BUSY_SNAPSHOT).
+        state, folded = fold_counting(recorder.read_events(state.position, run=run, limit=every), state)
+        if not folded:
             return saved
-        snapshots.save(recorder, run, key, identity, last.position, last.hash, state.to_json(),
-                       len(state.records))
-        saved.append(last.position)
+        done += folded
+        snapshots.save(recorder, run, key, identity, state.position, recorder.event_hash(state.position),
+                       state.to_json(), len(state.records))
+        saved.append(state.position)
         if progress is not None:
             progress(done)
 

@@ -1,7 +1,8 @@
 """The SQLite recorder: an append-only, hash-chained event log in one file.
 
 Interface (what any backend must offer, see tests/recorder_contract.py):
-`append`, `append_batches`, `read`, `read_events`, `read_stream`, `stream_version`, `max_position`, `tail`.
+`append`, `append_batches`, `read`, `read_events`, `read_stream`, `event_hash`,
+`stream_version`, `max_position`, `tail`.
 
 Streams are named `RUN` (run-level events) or `RUN/EPISODE`; the part before the first
 `/` is the run, stored in its own indexed column so one run replays without a scan.
@@ -355,13 +356,21 @@ class SQLiteRecorder:
         sql, params = _ranged(_SELECT, after, upto, run, types, limit)
         return _decoded(self.conn.execute(sql, params))
 
-    def read_events(self, after: int = 0, *, run: str | None = None, upto: int | None = None,
-                    types: Collection[str] | None = None) -> Iterator[tuple[int, Event]]:
+    def read_events(self, after: int = 0, limit: int | None = None, *, run: str | None = None,
+                    upto: int | None = None, types: Collection[str] | None = None
+                    ) -> Iterator[tuple[int, Event]]:
         """`read`, as (position, event) pairs: what a fold needs. It leaves out the stream,
         version, time and hash, whose columns cost a replay of a long run about a tenth
         of its time."""
-        sql, params = _ranged(_SELECT_EVENTS, after, upto, run, types, None)
+        sql, params = _ranged(_SELECT_EVENTS, after, upto, run, types, limit)
         return _positioned(self.conn.execute(sql, params))
+
+    def event_hash(self, position: int) -> str:
+        """The chain hash of the event at `position` (what a snapshot is pinned to)."""
+        row = self.conn.execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()
+        if row is None:
+            raise StoreError(f"the log holds no event at position {position}")
+        return row[0]
 
     def last_position(self, *, run: str | None = None, upto: int | None = None) -> int:
         """The position of the last event (of `run`, at or before `upto`); 0 if none."""

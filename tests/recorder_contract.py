@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from store.events import EpisodeEnded, EpisodeStarted, RunStarted, TransitionRecorded
-from store.recorder import ConcurrencyConflict, DuplicateEventId, StreamBatch
+from store.recorder import ConcurrencyConflict, DuplicateEventId, StoreError, StreamBatch
 
 
 def step(episode: str, n: int, *, event_id: str | None = None, reward: float = 0.0) -> TransitionRecorded:
@@ -112,6 +112,10 @@ class RecorderContract:
             pairs = list(recorder.read_events(**kwargs))
             assert pairs == [(r.position, r.event) for r in recorder.read(**kwargs)], kwargs
         assert [p for p, _ in recorder.read_events(run="a", types={"EpisodeEnded"})] == [6]
+        assert [p for p, _ in recorder.read_events(2, 3, run="a")] == [3, 4, 5]
+        assert recorder.event_hash(4) == next(recorder.read(3, 1)).hash
+        with pytest.raises(StoreError, match="no event at position 99"):
+            recorder.event_hash(99)
 
     def test_read_stream_after_version(self, recorder) -> None:
         recorder.append(steps("e", 3), "r/e", 0)

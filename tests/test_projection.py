@@ -248,3 +248,15 @@ def test_snapshot_key_names_the_runs_matcher_only_under_item_capacity(tmp_path: 
     assert snapshots.config_identity(config, similarity.matcher) == canonical_json(identity)
     assert snapshot_key(config, similarity) != snapshot_key(config, None)
     assert snapshot_key(config, TextSimilarity()) is None
+
+
+def test_a_replay_reports_its_progress_and_folds_the_same(tmp_path: Path, monkeypatch) -> None:
+    recorder = random_runs(tmp_path / "runs.db", seed=5, runs=("a", "b"), transitions=80)
+    monkeypatch.setattr("replay.projection.PROGRESS_EVERY", 7)
+    for upto in (None, 50):
+        reached: list[int] = []
+        stats = ReplayStats()
+        state = replay_run(recorder, "a", upto=upto, stats=stats, progress=reached.append)
+        assert state.to_json() == replay_run(recorder, "a", upto=upto).to_json()
+        assert reached == sorted(reached) and len(reached) == stats.events_folded // 7 + 1
+        assert reached[-1] == max(p for p, _ in recorder.read_events(run="a", upto=upto))

@@ -140,3 +140,17 @@ def test_a_database_with_no_runs(tmp_path: Path) -> None:
     result = invoke("qtable", "--db", db)
     assert result.exit_code == 0 and "0 records, 0 actions; run 'only' as of position 1" in result.output
     assert invoke("qtable", "--db", db, "--json").output == "[]\n"
+
+
+def test_a_long_replay_from_the_start_suggests_snapshots(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "run.db"
+    random_runs(db, seed=8, transitions=80).close()
+    monkeypatch.setattr("rememberer_tui.commands.replay_cmds.HINT_EVENTS", 50)
+    runner = CliRunner()
+    hinted = runner.invoke(cli, ["qtable", "--db", str(db), "--json"])
+    assert hinted.exit_code == 0
+    assert f"events from the start of run 'a': `rememberer snapshot --db {db} --run a`" in hinted.stderr
+    assert "same RL options" in runner.invoke(cli, ["qtable", "--db", str(db), "--gamma", "0.5"]).stderr
+    assert invoke("snapshot", "--db", db).exit_code == 0
+    assert runner.invoke(cli, ["qtable", "--db", str(db), "--json"]).stderr == ""
+    assert runner.invoke(cli, ["qtable", "--db", str(db), "--json", "--no-snapshots"]).stderr == ""

@@ -71,6 +71,21 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
+# A replay folding more events than this from the run's start suggests taking snapshots.
+HINT_EVENTS = 100_000
+
+
+def _replay(recorder: SQLiteRecorder, run: str, upto: int | None, config: RLConfig,
+            stats: ReplayStats | None = None, *, use_snapshots: bool = True) -> FoldState:
+    """`replay_run` under `config` with the run's own similarity, warning about damaged
+    snapshots, with a progress bar (on a terminal) while it folds."""
+    total = upto if upto is not None else recorder.max_position()
+    with progress(f"replaying run {run}", total) as advance:
+        return replay_run(recorder, run, upto=upto, config=config, use_snapshots=use_snapshots,
+                          similarity=run_similarity(recorder, run, config), report=_warn,
+                          stats=stats, progress=advance)
+
+
 @cli.command()
 @db_option()
 @run_option()
@@ -97,9 +112,13 @@ def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots
         base = run_config(recorder, run)
         config = _what_if(base, pop_rl_options(kwargs))
         stats = ReplayStats()
-        state = replay_run(recorder, run, upto=at, config=config, use_snapshots=not no_snapshots,
-                           similarity=run_similarity(recorder, run, config), report=_warn, stats=stats)
+        state = _replay(recorder, run, at, config, stats, use_snapshots=not no_snapshots)
         position = at if at is not None else recorder.max_position()
+    if stats.events_folded >= HINT_EVENTS and stats.snapshot_position is None and not no_snapshots:
+        options = _changes(base, config) and " (with the same RL options)"
+        _warn(f"replayed {stats.events_folded:,} events from the start of run {run!r}: "
+              f"`rememberer snapshot --db {db} --run {run}`{options} lets later replays start near "
+              "their position")
     if as_json:
         click.echo(qtable_json(state))
         return
@@ -153,12 +172,8 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
         if position_a == position_b and config == base:
             raise CliError("nothing to compare: give --against POSITION, or RL options that differ "
                            "from the run's config")
-        state_a = replay_run(recorder, run, upto=position_a, config=base, report=_warn,
-                             similarity=run_similarity(recorder, run, base))
-        rows_a = qtable_rows(state_a)
-        state_b = replay_run(recorder, run, upto=position_b, config=config, report=_warn,
-                             similarity=run_similarity(recorder, run, config))
-        result = diff_rows(rows_a, qtable_rows(state_b))
+        rows_a = qtable_rows(_replay(recorder, run, position_a, base))
+        result = diff_rows(rows_a, qtable_rows(_replay(recorder, run, position_b, config)))
     sides = {"a": {"position": position_a, "config": base.to_dict()},
              "b": {"position": position_b, "config": config.to_dict()}}
     if as_json:
