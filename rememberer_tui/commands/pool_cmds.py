@@ -9,9 +9,10 @@ import click
 
 from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
+from rememberer_tui.commands.replay_cmds import replay_shown
 from rememberer_tui.options import db_option, pop_rl_options, rl_options, run_option
 from replay.pools import FORMATS, PoolFormatError, export_pool, load_pool
-from replay.projection import replay_run, run_config, run_similarity
+from replay.projection import run_config
 from store.events import PoolImported, RLConfig, RunStarted
 from store.recorder import SQLiteRecorder
 
@@ -97,8 +98,7 @@ def export_pool_cmd(db: str, run: str, out: str, at: int | None, format_: str | 
       rememberer export-pool --db demo.db --run wiki --out - --at 120
     """
     with SQLiteRecorder(db, create=False) as recorder:
-        state = replay_run(recorder, run, upto=at,
-                           similarity=run_similarity(recorder, run, run_config(recorder, run)))
+        state = replay_shown(recorder, run, at, run_config(recorder, run))
         format_ = format_ or _run_format(recorder, run, at)
     try:
         if out == "-":

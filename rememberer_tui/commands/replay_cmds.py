@@ -75,7 +75,7 @@ def _number(value: float | None) -> str:
 HINT_EVENTS = 100_000
 
 
-def _replay(recorder: SQLiteRecorder, run: str, upto: int | None, config: RLConfig,
+def replay_shown(recorder: SQLiteRecorder, run: str, upto: int | None, config: RLConfig,
             stats: ReplayStats | None = None, *, use_snapshots: bool = True) -> FoldState:
     """`replay_run` under `config` with the run's own similarity, warning about damaged
     snapshots, with a progress bar (on a terminal) while it folds."""
@@ -112,7 +112,7 @@ def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots
         base = run_config(recorder, run)
         config = _what_if(base, pop_rl_options(kwargs))
         stats = ReplayStats()
-        state = _replay(recorder, run, at, config, stats, use_snapshots=not no_snapshots)
+        state = replay_shown(recorder, run, at, config, stats, use_snapshots=not no_snapshots)
         position = at if at is not None else recorder.max_position()
     if stats.events_folded >= HINT_EVENTS and stats.snapshot_position is None and not no_snapshots:
         options = _changes(base, config) and " (with the same RL options)"
@@ -172,8 +172,8 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
         if position_a == position_b and config == base:
             raise CliError("nothing to compare: give --against POSITION, or RL options that differ "
                            "from the run's config")
-        rows_a = qtable_rows(_replay(recorder, run, position_a, base))
-        result = diff_rows(rows_a, qtable_rows(_replay(recorder, run, position_b, config)))
+        rows_a = qtable_rows(replay_shown(recorder, run, position_a, base))
+        result = diff_rows(rows_a, qtable_rows(replay_shown(recorder, run, position_b, config)))
     sides = {"a": {"position": position_a, "config": base.to_dict()},
              "b": {"position": position_b, "config": config.to_dict()}}
     if as_json:
