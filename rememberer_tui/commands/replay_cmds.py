@@ -76,7 +76,7 @@ HINT_EVENTS = 100_000
 
 
 def replay_shown(recorder: SQLiteRecorder, run: str, upto: int | None, config: RLConfig,
-            stats: ReplayStats | None = None, *, use_snapshots: bool = True) -> FoldState:
+                 stats: ReplayStats | None = None, *, use_snapshots: bool = True) -> FoldState:
     """`replay_run` under `config` with the run's own similarity, warning about damaged
     snapshots, with a progress bar (on a terminal) while it folds."""
     total = upto if upto is not None else recorder.max_position()
