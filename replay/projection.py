@@ -157,7 +157,7 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
     events = recorder.read_events(state.position, run=run, upto=upto, types=FOLDED_TYPES)
-    if progress is None:
+    if progress is None:  # in one go: islice's stretches cost about 2% of a long replay
         state, folded = fold_counting(events, state)
         stats.events_folded += folded
     else:
