@@ -10,13 +10,16 @@ State key. A pool key is a 3-tuple (screen, task, extra):
   WebShop (`*.wq.yaml`): (page text, "Instruction:..." task, available actions, one a line);
   WikiHow (`*.q.yaml`): (screen HTML elements, one a line; task; step instruction).
 The record's task is key[1]; its observation is key[0] and key[2] joined by a labelled
-line, the labels the reference's own prompts use for those parts:
+line, the labels the reference's own prompts use for those parts (an empty key[2] adds
+nothing: the observation is key[0]):
   WebShop:  observation = page + "\\nAvailable Actions:\\n" + actions
   WikiHow:  observation = screen + "\\nInstruction:\\n" + instruction
-`split_observation` cuts at the last label line, so the inverse is exact whenever key[2]
-does not itself contain the label line (a one-line WikiHow instruction never does). Two
-keys differing only in key[2] stay distinct records. The original tuple is also kept in
-`PoolRecord.key`, so export writes back exactly what came in.
+`split_observation` cuts at the last label line followed by text. Composing what it splits
+gives back any observation, so a record learned live exports to a key that imports to the
+same (task, observation). Splitting a composition is exact whenever key[2] does not itself
+contain the label line (a one-line WikiHow instruction never does). Two keys differing only
+in key[2] stay distinct records. The original tuple is also kept in `PoolRecord.key`, so
+export writes back exactly what came in.
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ def read_pool(text: str, source: str = "<pool>", loader_class: type = PoolLoader
         root = loader.get_single_node()
         if root is None:
             raise PoolFormatError("the file is empty")
+        _check_tags(root, ALLOWED_TAGS)  # a refused tag is named before the file's shape
         if not isinstance(root, MappingNode):
             raise PoolFormatError(f"line {_line(root)}: a pool is a mapping of key tuples to records")
         data = loader.construct_document(root)
@@ -175,13 +179,14 @@ def read_pool(text: str, source: str = "<pool>", loader_class: type = PoolLoader
 
 def compose_observation(format: str, screen: str, extra: str) -> str:
     """The observation text of a pool key's screen (key[0]) and extra part (key[2])."""
-    return screen + SEPARATORS[format] + extra
+    return screen + SEPARATORS[format] + extra if extra else screen
 
 
 def split_observation(format: str, observation: str) -> tuple[str, str]:
-    """Inverse of `compose_observation`: (screen, extra); no label line gives extra ''."""
+    """Inverse of `compose_observation`: (screen, extra); without a label line followed
+    by text, the whole observation is the screen and extra is ''."""
     screen, separator, extra = observation.rpartition(SEPARATORS[format])
-    return (screen, extra) if separator else (observation, "")
+    return (screen, extra) if separator and extra else (observation, "")
 
 
 def state_key(format: str, key: tuple[str, ...]) -> tuple[str, str]:
@@ -205,6 +210,16 @@ def _is_webshop(key: tuple) -> bool:
     return key[1].startswith("Instruction:") and not _is_screen(key)
 
 
+def environment_format(environment: str) -> str | None:
+    """The pool format of a run's environment ("webshop-mini" -> webshop), if it has one."""
+    return next((f for f in FORMATS if environment == f or environment.startswith(f + "-")), None)
+
+
+def suffix_format(name: str) -> str | None:
+    """The pool format a file name's suffix (.wq.yaml, .q.yaml) names, if any."""
+    return next((f for suffix, f in SUFFIXES.items() if name.endswith(suffix)), None)
+
+
 def detect_format(keys: list[tuple], source: str) -> str:
     """WikiHow if every screen is HTML elements one a line; WebShop if every task is the
     reference's "Instruction:..." over a text page; else the file name's suffix."""
@@ -212,9 +227,9 @@ def detect_format(keys: list[tuple], source: str) -> str:
         return "wikihow"
     if keys and all(_is_webshop(k) for k in keys):
         return "webshop"
-    for suffix, format in SUFFIXES.items():
-        if source.endswith(suffix):
-            return format
+    format = suffix_format(source)
+    if format is not None:
+        return format
     raise PoolFormatError(f"{source}: cannot tell whether this is a WebShop or a WikiHow pool; "
                           "pass --format webshop|wikihow")
 
@@ -224,6 +239,9 @@ def detect_format(keys: list[tuple], source: str) -> str:
 
 def _describe(value: Any) -> str:
     # Never repr a hostile value whole: its size (through aliases) is unbounded.
+    if isinstance(value, tuple):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a tuple of {len(value)} ({', '.join(kinds) or 'empty'})"
     return repr(value) if isinstance(value, (int, float, bool, type(None))) else type(value).__name__
 
 
@@ -326,6 +344,8 @@ def load_pool(path: str | Path, format: str | None = None, *, run: str = "") -> 
     the format and the file's sha256: importing the same file into a run twice is a no-op."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():  # a device or a FIFO could be read forever
+            raise PoolFormatError(f"{path}: not a regular file")
         content = path.read_bytes()
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -369,12 +389,14 @@ def pool_data(records: Iterable[Record], format: str) -> dict:
     """The reference structure of fold records, ordered by record id then creation.
 
     Records learned live (no `key`, no `record_id`) get a key from `pool_key` and ids
-    after the largest one, as the reference numbers new records.
+    after the largest one, as the reference numbers new records; so does a record whose id
+    an earlier one already took (a run seeded from several pools numbered from 0 each).
     """
     if format not in FORMATS:
         raise PoolFormatError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     ordered = sorted(records, key=_export_order)
     next_id = max((r.record_id for r in ordered if r.record_id is not None), default=-1) + 1
+    taken: set[int] = set()
     shared: dict[tuple, tuple] = {}  # equal tuples become one object: YAML anchors/aliases
 
     def intern(value: tuple) -> tuple:
@@ -385,10 +407,11 @@ def pool_data(records: Iterable[Record], format: str) -> dict:
         key = intern(tuple(record.key) if record.key else pool_key(format, record.task, record.observation))
         if key in data:
             raise PoolFormatError(f"two records export to the same key (task {record.task[:60]!r})")
-        if record.record_id is None:
+        if record.record_id is None or record.record_id in taken:
             record_id, next_id = next_id, next_id + 1
         else:
             record_id = record.record_id
+        taken.add(record_id)
         actions = sorted(record.actions.items(), key=lambda item: item[1].added_seq)
         data[key] = {
             "action_dict": {
@@ -414,8 +437,12 @@ def dump_pool(records: Iterable[Record], format: str) -> str:
 
 
 def export_pool(records: Iterable[Record], out: str | Path | TextIO, format: str) -> int:
-    """Write fold records as a reference pool to a path or a text stream; returns the count."""
+    """Write fold records as a reference pool to a path or a text stream; returns the count.
+    An empty memory is refused: the reference (and `import-pool`) cannot load `{}`."""
     records = list(records)
+    if not records:
+        raise PoolFormatError("the memory holds no records, and an empty pool would not load "
+                              "(in the reference or in import-pool); nothing was written")
     text = dump_pool(records, format)
     if hasattr(out, "write"):
         out.write(text)

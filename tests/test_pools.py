@@ -29,7 +29,7 @@ from replay.pools import (
     state_key,
 )
 from replay.state import ActionStats, Record
-from store.events import PoolImported, RunStarted
+from store.events import EpisodeEnded, EpisodeStarted, PoolImported, RunStarted, TransitionRecorded
 from store.recorder import SQLiteRecorder
 from tests.conftest import FIXTURES, REFERENCE_POOLS
 
@@ -98,7 +98,8 @@ def test_the_reference_values_are_read_as_written() -> None:
     assert second.action_history == (("search[3 ounce bottle bright citrus deodorant sensitive skin]", ""),)
     wiki = load_pool(REFERENCE_POOLS / "init_pool.q.yaml").records[0]
     assert wiki.observation.startswith('<button alt="Open navigation drawer"')
-    assert wiki.observation.endswith("</div>\nInstruction:\n")  # the search step has no instruction
+    # The search step has no instruction: the observation is the screen, with no label.
+    assert wiki.key[2] == "" and wiki.observation == wiki.key[0] and wiki.observation.endswith("</div>")
     assert (wiki.actions[0].action, wiki.actions[0].q, wiki.actions[0].mean_reward) == ("INPUT(2, hide gauges)", 2.0, 1.0)
 
 
@@ -170,10 +171,21 @@ LABEL_TEXT = st.sampled_from(["\nAvailable Actions:\n", "\nInstruction:\n", "Ins
 def test_split_inverts_compose_exactly_when_the_label_is_not_repeated(screen: str, extra: str, format: str) -> None:
     label = SEPARATORS[format]
     observation = compose_observation(format, screen, extra)
-    exact = (label + extra).rfind(label) == 0
+    if extra:  # the last label must be the one composing put there
+        exact = (label + extra).rfind(label) == 0
+    else:  # no label was put there: the screen must not look split
+        exact = label not in screen or screen.endswith(label)
     screen_back, extra_back = split_observation(format, observation)
     assert ((screen_back, extra_back) == (screen, extra)) is exact
     assert pool_key(format, "task", observation) == (screen_back, "task", extra_back)
+
+
+@settings(max_examples=150)
+@given(observation=st.lists(st.one_of(st.text(max_size=5), LABEL_TEXT), max_size=5).map("".join),
+       format=st.sampled_from(["webshop", "wikihow"]))
+def test_composing_a_split_gives_back_any_observation(observation: str, format: str) -> None:
+    # What export then import of a record learned live relies on: the same state comes back.
+    assert state_key(format, pool_key(format, "task", observation)) == ("task", observation)
 
 
 def test_a_colliding_composition_is_refused_not_merged() -> None:
@@ -255,6 +267,7 @@ HOSTILE_CASES = {
     "verbatim_tag.q.yaml": (11, "!!python/object/apply:os.system"),
     "tag_directive.q.yaml": (12, "!!python/object/apply:os.system"),
     "unknown_tag.q.yaml": (11, "!exec"),
+    "root_call.q.yaml": (2, "!!python/object/apply:os.system"),
 }
 
 
@@ -298,7 +311,7 @@ MALFORMED_CASES = {
     "missing_action_dict.q.yaml": "line 1: the record has no action_dict",
     "list_key.q.yaml": "line 2: a mapping key must be a string or a !!python/tuple, not a list",
     "string_key.q.yaml": "line 1: the key must be a !!python/tuple of 3 strings (screen, task, instruction), got str",
-    "short_key.q.yaml": "line 1: the key must be a !!python/tuple of 3 strings (screen, task, instruction), got tuple",
+    "short_key.q.yaml": "line 1: the key must be a !!python/tuple of 3 strings (screen, task, instruction), got a tuple of 2 (str)",
     "text_qvalue.q.yaml": "line 1: action 'CLICK(0)': qvalue must be a finite number, got str",
     "nan_qvalue.q.yaml": "line 1: action 'CLICK(0)': qvalue must be a finite number, got nan",
     "float_number.q.yaml": "line 1: action 'CLICK(0)': number must be a non-negative integer, got 1.5",
@@ -325,6 +338,11 @@ def test_malformed_pools_get_a_one_line_error_naming_the_problem(name: str) -> N
     with pytest.raises(PoolFormatError) as caught:
         load_pool(path)
     assert str(caught.value) == f"{path}: {MALFORMED_CASES[name]}"
+
+
+def test_a_device_is_refused_before_it_is_read() -> None:
+    with pytest.raises(PoolFormatError, match="^/dev/zero: not a regular file$"):
+        load_pool("/dev/zero")
 
 
 def test_non_utf8_and_missing_files_are_reported(tmp_path: Path) -> None:
@@ -379,9 +397,89 @@ def test_cli_round_trip_through_the_log(tmp_path: Path) -> None:
     first, second = (r.event for r in stored(db) if isinstance(r.event, PoolImported))
     assert (second.format, second.records) == (first.format, first.records)
 
-    before_pool = rememberer("export-pool", "--db", db, "--run", "wiki", "--out", "-", "--at", 1, cwd=tmp_path)
-    assert before_pool.returncode == 0, before_pool.stderr
-    assert read_pool(before_pool.stdout)[0] == {}  # as of position 1 the run held no record
+    # As of position 1 the run held no record: `{}` would load neither here nor in the
+    # reference, so nothing is written.
+    empty = tmp_path / "empty.q.yaml"
+    for target in ("-", empty):
+        before_pool = rememberer("export-pool", "--db", db, "--run", "wiki", "--out", target, "--at", 1,
+                                 cwd=tmp_path)
+        assert before_pool.returncode == 1 and before_pool.stdout == ""
+        assert before_pool.stderr.strip().splitlines() == [
+            "Error: run 'wiki': the memory holds no records, and an empty pool would not load "
+            "(in the reference or in import-pool); nothing was written"]
+    assert not empty.exists()
+
+
+def learned_run(db: Path, run: str, environment: str) -> None:
+    """A run that learned two states live (no pool): a search page, then a results page."""
+    with SQLiteRecorder(db) as recorder:
+        recorder.append([RunStarted(run, environment=environment)], run, 0)
+        steps = [TransitionRecorded("e1", 0, "WebShop\n[Search]", "search[lamp]", 0.0, "Results\n[Buy Now]"),
+                 TransitionRecorded("e1", 1, "Results\n[Buy Now]", "click[buy now]", 1.0, "Thank you",
+                                    terminated=True, reason="cheap enough")]
+        recorder.append([EpisodeStarted("e1", "i need a lamp"), *steps, EpisodeEnded("e1", 1.0, True, steps=2)],
+                        f"{run}/e1", 0)
+
+
+def test_a_run_learned_live_exports_and_imports_back_to_the_same_table(tmp_path: Path) -> None:
+    db, copy = tmp_path / "live.db", tmp_path / "copy.db"
+    learned_run(db, "shop", "webshop-mini")
+    out = tmp_path / "shop.yaml"
+    done = rememberer("export-pool", "--db", db, "--run", "shop", "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr  # the environment says WebShop
+    assert done.stdout == f"exported 2 records of run 'shop' to {out}\n"
+    assert list(original_data(out)) == [("WebShop\n[Search]", "i need a lamp", ""),
+                                        ("Results\n[Buy Now]", "i need a lamp", "")]
+    done = rememberer("import-pool", out, "--db", copy, "--run", "shop", "--format", "webshop", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    tables = [rememberer("qtable", "--db", d, "--run", "shop", "--json", cwd=tmp_path) for d in (db, copy)]
+    assert tables[0].returncode == 0 and tables[0].stdout == tables[1].stdout
+    assert '"observation": "WebShop\\n[Search]"' in tables[1].stdout
+
+
+def test_the_export_format_comes_from_the_run_or_the_file_name(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    learned_run(db, "trace", "trace")  # nothing in the run names a format
+    done = rememberer("export-pool", "--db", db, "--run", "trace", "--out", tmp_path / "t.q.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    unnamed = tmp_path / "t.yaml"
+    done = rememberer("export-pool", "--db", db, "--run", "trace", "--out", unnamed, cwd=tmp_path)
+    assert done.returncode == 1 and not unnamed.exists()
+    assert done.stderr.strip().splitlines() == [
+        "Error: cannot tell the pool format of run 'trace'; pass --format webshop|wikihow "
+        "or name the file .wq.yaml / .q.yaml"]
+
+    assert rememberer("import-pool", REFERENCE_POOLS / "init_pool.q.yaml", "--db", db, "--run", "wiki",
+                      cwd=tmp_path).returncode == 0
+    done = rememberer("export-pool", "--db", db, "--run", "wiki", "--format", "webshop", "--out", unnamed,
+                      cwd=tmp_path)
+    assert done.returncode == 1 and not unnamed.exists()
+    assert done.stderr.strip().splitlines() == [
+        "Error: run 'wiki' holds wikihow pools: exporting it as webshop would mix two key formats"]
+
+
+def test_a_pool_of_the_other_format_is_refused_by_a_run(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    learned_run(db, "shop", "webshop-mini")
+    before = len(stored(db))
+    pool = REFERENCE_POOLS / "init_pool.q.yaml"
+    done = rememberer("import-pool", pool, "--db", db, "--run", "shop", cwd=tmp_path)
+    assert done.returncode == 1 and len(stored(db)) == before
+    assert done.stderr.strip().splitlines() == [
+        f"Error: {pool} is a wikihow pool, but run 'shop' holds webshop states; import it into another run"]
+
+
+def test_pools_merged_into_one_run_export_with_distinct_ids(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    for name in ("init_pool.wq.yaml", "init_pool2.wq.yaml"):
+        done = rememberer("import-pool", REFERENCE_POOLS / name, "--db", db, "--run", "both", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    done = rememberer("export-pool", "--db", db, "--run", "both", "--out", "-", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data, _ = read_pool(done.stdout)
+    first = original_data(REFERENCE_POOLS / "init_pool.wq.yaml")
+    assert len(data) == 8 and sorted(v["id"] for v in data.values()) == list(range(8))
+    assert {k: data[k]["id"] for k in first} == {k: v["id"] for k, v in first.items()}  # the first keep theirs
 
 
 def test_cli_refuses_a_hostile_pool_and_writes_nothing(tmp_path: Path) -> None:

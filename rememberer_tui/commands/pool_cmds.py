@@ -11,22 +11,31 @@ from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
 from rememberer_tui.commands.replay_cmds import replay_shown
 from rememberer_tui.options import db_option, pop_rl_options, rl_options, run_option
-from replay.pools import FORMATS, PoolFormatError, export_pool, load_pool
+from replay.pools import FORMATS, PoolFormatError, environment_format, export_pool, load_pool, suffix_format
 from replay.projection import run_config
 from store.events import PoolImported, RLConfig, RunStarted
 from store.recorder import SQLiteRecorder
 
-format_option = click.option(
-    "--format", "format_", type=click.Choice(FORMATS), default=None,
-    help="The pool's format (default: told from the content, else the .wq.yaml/.q.yaml suffix).",
-)
+
+def format_option(help: str):
+    return click.option("--format", "format_", type=click.Choice(FORMATS), default=None, help=help)
+
+
+def run_formats(recorder: SQLiteRecorder, run: str, at: int | None = None) -> set[str]:
+    """The pool formats a run's history fixes: its imported pools', else its environment's
+    (a webshop-mini run holds WebShop observations); empty when nothing says."""
+    stream = [r.event for r in recorder.read_stream(run) if at is None or r.position <= at]
+    formats = {e.format for e in stream if isinstance(e, PoolImported)}
+    if not formats and stream and isinstance(stream[0], RunStarted):
+        formats = {environment_format(stream[0].environment)} - {None}
+    return formats
 
 
 @cli.command("import-pool")
 @click.argument("pool", type=click.Path(dir_okay=False, path_type=Path))
 @db_option(exists=False)
 @run_option(required=True)
-@format_option
+@format_option("The pool's format (default: told from the content, else the .wq.yaml/.q.yaml suffix).")
 @rl_options
 def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) -> None:
     """Seed a run with a reference POOL (YAML of OpenDFM/Rememberer's history-pools).
@@ -56,6 +65,10 @@ def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) ->
                                         options={"pool": event.source}))
         else:
             check_same_config(run, started.rl, given)
+            formats = run_formats(recorder, run)
+            if formats and event.format not in formats:
+                raise CliError(f"{pool} is a {event.format} pool, but run {run!r} holds "
+                               f"{' and '.join(sorted(formats))} states; import it into another run")
         before = next((r for r in stream if r.event.event_id == event.event_id), None)
         if before is not None:
             click.echo(f"nothing new: {pool} was already imported into run {run!r} "
@@ -66,15 +79,22 @@ def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) ->
                f"(position {recorded[-1].position})")
 
 
-def _run_format(recorder: SQLiteRecorder, run: str, at: int | None) -> str:
-    """The format of the run's imported pools, else of its environment."""
-    stream = [r for r in recorder.read_stream(run) if at is None or r.position <= at]
-    formats = {r.event.format for r in stream if isinstance(r.event, PoolImported)}
-    if not formats and stream and isinstance(stream[0].event, RunStarted):
-        formats = {stream[0].event.environment} & set(FORMATS)
-    if len(formats) != 1:
-        raise CliError(f"cannot tell run {run!r}'s pool format; pass --format webshop|wikihow")
-    return formats.pop()
+def _export_format(recorder: SQLiteRecorder, run: str, at: int | None, given: str | None, out: str) -> str:
+    """--format if given (and the run's pools agree), else the run's own format, else the
+    one the --out suffix names."""
+    formats = run_formats(recorder, run, at)
+    if given is not None:
+        if formats and given not in formats:
+            raise CliError(f"run {run!r} holds {' and '.join(sorted(formats))} pools: exporting it as "
+                           f"{given} would mix two key formats")
+        return given
+    if len(formats) == 1:
+        return formats.pop()
+    named = suffix_format(out)
+    if named is not None and not formats:
+        return named
+    raise CliError(f"cannot tell the pool format of run {run!r}; pass --format webshop|wikihow"
+                   + ("" if formats else " or name the file .wq.yaml / .q.yaml"))
 
 
 @cli.command("export-pool")
@@ -84,7 +104,8 @@ def _run_format(recorder: SQLiteRecorder, run: str, at: int | None) -> str:
               help="The YAML file to write ('-' for standard output).")
 @click.option("--at", type=click.IntRange(min=0), default=None,
               help="Export the memory as of this log position (default: the end).")
-@format_option
+@format_option("The pool's format (default: the run's pools' or environment's, else the --out "
+               "suffix .wq.yaml / .q.yaml).")
 def export_pool_cmd(db: str, run: str, out: str, at: int | None, format_: str | None) -> None:
     """Replay a run and write its memory as a reference pool (YAML, keys as !!python/tuple).
 
@@ -98,15 +119,16 @@ def export_pool_cmd(db: str, run: str, out: str, at: int | None, format_: str | 
       rememberer export-pool --db demo.db --run wiki --out - --at 120
     """
     with SQLiteRecorder(db, create=False) as recorder:
-        state = replay_shown(recorder, run, at, run_config(recorder, run))
-        format_ = format_ or _run_format(recorder, run, at)
+        config = run_config(recorder, run)
+        format_ = _export_format(recorder, run, at, format_, out)
+        state = replay_shown(recorder, run, at, config)
     try:
         if out == "-":
             export_pool(state.records.values(), click.get_text_stream("stdout"), format_)
             return
         count = export_pool(state.records.values(), out, format_)
     except PoolFormatError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(f"run {run!r}: {exc}") from None
     except OSError as exc:
         raise CliError(f"{out}: {exc.strerror}") from None
-    click.echo(f"exported {count} records of run {run!r} to {out}")
+    click.echo(f"exported {count} record{'s' if count != 1 else ''} of run {run!r} to {out}")
