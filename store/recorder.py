@@ -178,10 +178,17 @@ class SQLiteRecorder:
             raise StoreError(f"{self.path}: cannot open ({exc})") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._check_is_ours(conn, create)
             mode = self._switch_to_wal(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if "readonly" in str(exc):
+                raise StoreError(f"{self.path}: cannot be opened read-only ({exc}): SQLite writes its "
+                                 "-wal and -shm files beside a database, even to read it") from None
             raise NotAnEventStore(f"{self.path}: not a rememberer database ({exc})") from None
+        except StoreError:
+            conn.close()
+            raise
         if mode.lower() != "wal":
             conn.close()
             raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode})")
@@ -189,6 +196,19 @@ class SQLiteRecorder:
         self.conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._migrate()
+
+    def _check_is_ours(self, conn: sqlite3.Connection, create: bool) -> None:
+        """Leave any other SQLite file as it is: the schema is only ever created in an empty
+        file, and only when `create` (a file that merely exists is not a store to read)."""
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "events" in tables:
+            return
+        others = sorted(tables - {"_sqlite_migrations"})  # that one alone: a first open under way
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise NotAnEventStore(f"{self.path}: not a rememberer database (it holds other tables: {shown})")
+        if not create:
+            raise NotAnEventStore(f"{self.path}: not a rememberer database (it holds no event log)")
 
     def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
         """Switching a new file to WAL needs a lock SQLite does not wait for through the

@@ -100,6 +100,29 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     assert path.read_text().startswith("these are my notes")
 
 
+def test_another_sqlite_database_is_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.close()
+    before = path.read_bytes()
+    for create in (True, False):
+        with pytest.raises(NotAnEventStore, match=r"app.db: not a rememberer database \(it holds other tables: users\)"):
+            SQLiteRecorder(path, create=create)
+    assert path.read_bytes() == before and not Path(f"{path}-wal").exists()
+
+
+def test_an_empty_file_becomes_a_store_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    with pytest.raises(NotAnEventStore, match="empty.db: not a rememberer database \\(it holds no event log\\)"):
+        SQLiteRecorder(path, create=False)
+    assert path.stat().st_size == 0
+    SQLiteRecorder(path).close()
+    with SQLiteRecorder(path, create=False) as recorder:
+        assert recorder.max_position() == 0
+
+
 def test_a_missing_file_or_folder_gives_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no such database"):
         SQLiteRecorder(tmp_path / "missing.db", create=False)
