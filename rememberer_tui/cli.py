@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import click
 
+from replay.fold import FoldError
 from store.events import EventValidationError
 from store.recorder import StoreError
 
@@ -13,13 +16,18 @@ class CliError(click.ClickException):
 
 
 class Group(click.Group):
-    """Turns the store's and the events' errors into one-line messages and exit 1."""
+    """Turns the store's, the events' and the fold's errors (and a write refused by a
+    read-only database) into one-line messages and exit 1."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (StoreError, EventValidationError) as exc:
+        except (StoreError, EventValidationError, FoldError) as exc:
             raise CliError(str(exc)) from None
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            raise CliError(f"the database is read-only here ({exc}): this command writes to it") from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -61,6 +61,19 @@ class FoldError(ValueError):
     """The events cannot be folded: out of order, or a transition outside an open episode."""
 
 
+OVERFLOW = ("the memory holds a value beyond float range (a Q or a reward sum overflowed to "
+            "inf): the run's rewards are too large, and JSON cannot hold such a value")
+
+
+def json_text(value: object, **options) -> str:
+    """JSON of what the fold built (exports, diffs): a value that overflowed is a
+    `FoldError`, never the invalid JSON `Infinity`."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, **options)
+    except ValueError:
+        raise FoldError(OVERFLOW) from None
+
+
 class FoldListener(Protocol):
     """Follows the memory incrementally (a retrieval index, say). Called after the change."""
 
@@ -144,6 +157,12 @@ class FoldState:
         column by column, their strings once each in `strings` (first-use order) and
         referenced by index. See `_pack_records`. The rare parts are stored plainly.
         """
+        try:
+            return self._canonical_json()
+        except ValueError:
+            raise FoldError(OVERFLOW) from None
+
+    def _canonical_json(self) -> str:
         strings: dict[str, int] = {}
         return canonical_json({
             "config": self.config.to_dict(),

@@ -7,7 +7,6 @@ the run's events in position order; writing snapshots is a separate, explicit ac
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from itertools import islice
@@ -15,7 +14,7 @@ from itertools import islice
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLDED_TYPES, FoldState, fold_counting, initial_state, qtable_rows
+from replay.fold import FOLDED_TYPES, FoldState, fold_counting, initial_state, json_text, qtable_rows
 from replay.similarity import Similarity
 from store.events import RLConfig, RunStarted
 from store.recorder import SQLiteRecorder, StoreError
@@ -150,10 +149,9 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     state = None
     key = snapshot_key(config, similarity)
     if use_snapshots and not trail and key is not None:
-        found = snapshots.latest(recorder, run, key, upto, report)
-        if found is not None:
-            state = FoldState.from_json(found.state_json, similarity=similarity)
-            stats.snapshot_position = found.position
+        state = _from_snapshot(recorder, run, key, upto, config, similarity, report)
+        if state is not None:
+            stats.snapshot_position = state.position
     if state is None:
         state = initial_state(config, similarity=similarity, trail=trail)
     events = recorder.read_events(state.position, run=run, upto=upto, types=FOLDED_TYPES)
@@ -173,6 +171,28 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     return state
 
 
+def _from_snapshot(recorder: SQLiteRecorder, run: str, key: str, upto: int | None, config: RLConfig,
+                   similarity: Similarity | None, report: Report | None) -> FoldState | None:
+    """The state of the newest usable snapshot at or before `upto`. One whose hash matches
+    but whose content is no state of `config` at its own position (edited by hand, hash
+    and all) is reported and skipped like a damaged one, never trusted."""
+    while True:
+        found = snapshots.latest(recorder, run, key, upto, report)
+        if found is None:
+            return None
+        try:
+            state = FoldState.from_json(found.state_json, similarity=similarity)
+            problem = (None if (state.position, state.config, state.trails) == (found.position, config, None)
+                       else "it holds the state of another position or config")
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            problem = f"its content is not a fold state ({type(exc).__name__})"
+        if problem is None:
+            return state
+        if report is not None:
+            report(f"snapshot of run {run!r} at position {found.position} is unusable ({problem}): ignored")
+        upto = found.position - 1
+
+
 def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_SNAPSHOT_EVERY,
                     config: RLConfig | None = None,
                     progress: Callable[[int], None] | None = None) -> list[int]:
@@ -182,6 +202,7 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
     run does, and files the snapshots under its matcher config too (`snapshot_key`)."""
     if every < 1:
         raise ReplayError(f"--every must be at least 1, got {every}")
+    every = min(every, 2**62)  # longer than any log: a snapshot at the end only (SQLite's LIMIT is 64-bit)
     config = config if config is not None else run_config(recorder, run)
     similarity = run_similarity(recorder, run, config)
     key = snapshot_key(config, similarity)
@@ -208,5 +229,5 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
 def qtable_json(state: FoldState) -> str:
     """The SPEC section 6 export: one object a line, keys in export order, floats as the
     shortest decimal that reads back the same (Python's repr), byte-stable."""
-    lines = [json.dumps(row, ensure_ascii=False, allow_nan=False) for row in qtable_rows(state)]
+    lines = [json_text(row) for row in qtable_rows(state)]
     return "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"

@@ -141,6 +141,9 @@ def _str_tuple_field(name: str):
 
 # --------------------------------------------------------------------------- value objects
 
+# Longer than any episode: n-step returns are then whole-episode (Monte Carlo) ones.
+MAX_N_STEP = 100_000
+
 
 @attrs.frozen
 class RLConfig:
@@ -157,6 +160,8 @@ class RLConfig:
     def __attrs_post_init__(self) -> None:
         if not 0.0 <= self.gamma <= 1.0:
             raise EventValidationError(f"gamma must be in [0, 1], got {self.gamma}")
+        if self.n_step > MAX_N_STEP:  # the fold precomputes gamma^0..gamma^n
+            raise EventValidationError(f"n_step must be at most {MAX_N_STEP:,}, got {self.n_step}")
         if not 0.0 < self.learning_rate <= 1.0:
             raise EventValidationError(
                 f"learning_rate must be in (0, 1], got {self.learning_rate}"

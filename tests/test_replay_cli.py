@@ -92,10 +92,14 @@ def test_snapshot_write_list_drop(tmp_path: Path) -> None:
     assert listing.output.count("gamma=1.0") == 5
     assert invoke("qtable", "--db", db, "--json").output == before
     at = invoke("qtable", "--db", db, "--at", 70)
-    assert "from the snapshot at 60" in at.output
+    assert at.stderr == "replayed from the snapshot at 60\n"
+    assert at.stdout == invoke("qtable", "--db", db, "--at", 70, "--no-snapshots").stdout  # stdout alike
     assert invoke("snapshot", "--db", db, "--drop").output.strip() == "dropped 5 snapshots"
     assert invoke("qtable", "--db", db, "--json").output == before
     assert invoke("snapshot", "--db", db, "--list").output.strip() == "no snapshots"
+    huge = invoke("snapshot", "--db", db, "--run", "a", "--every", 10**30)  # beyond SQLite's integers
+    assert huge.exit_code == 0 and huge.output.startswith("saved 1 snapshot of run 'a' at position 124;")
+    assert invoke("snapshot", "--db", db, "--drop", "--run", "a").output.strip() == "dropped 1 snapshot"
 
 
 def test_a_damaged_snapshot_is_reported_on_stderr(tmp_path: Path) -> None:
@@ -124,6 +128,11 @@ def test_a_damaged_snapshot_is_reported_on_stderr(tmp_path: Path) -> None:
     (["diff", "--run", "b"], "nothing to compare"),
     (["snapshot", "--run", "a", "--every", "0"], "--every must be at least 1, got 0"),
     (["snapshot", "--run", "zzz"], "no run 'zzz'; runs: a, b"),
+    (["qtable", "--run", "a", "--n-step", "1000000000000000000"], "n_step must be at most 100,000"),
+    (["snapshot", "--drop", "--list"], "give --drop or --list, not both"),
+    (["snapshot", "--drop", "--gamma", "0.5"], "RL options choose the config to save snapshots for"),
+    (["snapshot", "--list", "--run", "zzz"], "no run 'zzz'; runs: a, b"),
+    (["snapshot", "--drop", "--run", "zzz"], "no run 'zzz'; runs: a, b"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path: Path, args: list[str], message: str) -> None:
     db = tmp_path / "runs.db"
@@ -131,6 +140,30 @@ def test_bad_input_is_a_one_line_error(tmp_path: Path, args: list[str], message:
     result = invoke(args[0], "--db", db, *args[1:])
     assert result.exit_code == 1
     assert message in result.output and result.output.strip().count("\n") == 0, result.output
+
+
+def test_values_beyond_float_range_are_a_one_line_error_not_invalid_json(tmp_path: Path) -> None:
+    db = tmp_path / "huge.db"
+    with open_db(db) as recorder:  # each reward is finite; a return is not
+        start_run(recorder, "a")
+        append_episode(recorder, "a", "e1", "t", [("s1", "b", 1e308, "s2")])
+        append_episode(recorder, "a", "e2", "t", [("s0", "a", 1e308, "s1")], end="truncated")
+    for args in (["qtable", "--json"], ["diff", "--gamma", "0.5", "--json"], ["snapshot", "--every", "1"]):
+        result = invoke(args[0], "--db", db, *args[1:])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: the memory holds a value beyond float range")
+        assert result.output.count("\n") == 1 and "Infinity" not in result.output
+    assert "inf" in invoke("qtable", "--db", db).output  # the text table shows it as it is
+
+
+def test_terminal_escapes_in_recorded_text_are_shown_not_sent(tmp_path: Path) -> None:
+    db = tmp_path / "escape.db"
+    with open_db(db) as recorder:
+        start_run(recorder, "a")
+        append_episode(recorder, "a", "e1", "\x1b]0;pwned\x07task", [("\x1b[31mred", "a\tb", 1.0, "s1")])
+    shown = CliRunner().invoke(cli, ["qtable", "--db", str(db)], env={"COLUMNS": "200"}).output
+    assert "\x1b" not in shown and "\x07" not in shown and "\t" not in shown
+    assert "\\x1b]0;pwned\\x07task" in shown and "\\x1b[31mred" in shown
 
 
 def test_a_database_with_no_runs(tmp_path: Path) -> None:

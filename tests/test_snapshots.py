@@ -105,6 +105,31 @@ def test_a_damaged_snapshot_is_ignored_and_reported(tmp_path: Path) -> None:
     assert len(reports) == 3 and "position 30" in reports[2]
 
 
+def test_a_snapshot_edited_with_its_hash_recomputed_is_not_trusted(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "run.db", seed=2, transitions=100)
+    write_snapshots(recorder, "a", every=30)
+    expected = replay_run(recorder, "a", upto=100, use_snapshots=False).to_json()
+
+    def forge(position: int, text: str) -> None:
+        recorder.conn.execute("UPDATE snapshots SET state = ?, content_hash = ? WHERE position = ?",
+                              (zlib.compress(text.encode()), snapshots.content_hash(text), position))
+
+    # The state of position 10 filed at 90 (it would refold 11..90 on top: "started again");
+    # JSON that is no state at 60; a list at 30.
+    forge(90, replay_run(recorder, "a", upto=10, use_snapshots=False).to_json())
+    forge(60, json.dumps({"position": 60}))
+    forge(30, "[1, 2]")
+    reports: list[str] = []
+    stats = ReplayStats()
+    assert replay_run(recorder, "a", upto=100, report=reports.append, stats=stats).to_json() == expected
+    assert stats.snapshot_position is None
+    assert reports == [
+        "snapshot of run 'a' at position 90 is unusable (it holds the state of another position or config): ignored",
+        "snapshot of run 'a' at position 60 is unusable (its content is not a fold state (KeyError)): ignored",
+        "snapshot of run 'a' at position 30 is unusable (its content is not a fold state (TypeError)): ignored",
+    ]
+
+
 def test_a_snapshot_of_another_config_or_fold_version_is_not_used(tmp_path: Path) -> None:
     recorder = spec_example(tmp_path / "spec.db")
     what_if = RLConfig(gamma=0.5)

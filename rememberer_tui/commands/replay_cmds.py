@@ -21,7 +21,7 @@ from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_op
 from rememberer_tui.progress import progress
 from replay import snapshots
 from replay.diff import TableDiff, diff_rows
-from replay.fold import FoldState, qtable_rows
+from replay.fold import FoldState, json_text, qtable_rows
 from replay.projection import (
     DEFAULT_SNAPSHOT_EVERY,
     ReplayStats,
@@ -30,6 +30,7 @@ from replay.projection import (
     run_similarity,
     resolve_run,
     run_config,
+    run_started,
     run_length,
     write_snapshots,
 )
@@ -51,9 +52,14 @@ def _changes(base: RLConfig, config: RLConfig) -> str:
     return f" (what-if: {', '.join(changed)})" if changed else ""
 
 
+# Control characters shown escaped: a recorded text must not drive the user's terminal.
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))}
+
+
 def _one_line(text: str) -> Text:
     # Text, not markup: the square brackets of WebShop observations stay as they are.
-    return Text(" / ".join(line.strip() for line in text.splitlines() if line.strip()))
+    lines = (line.strip() for line in text.splitlines() if line.strip())
+    return Text(" / ".join(lines).translate(_VISIBLE))
 
 
 TEXT_COLUMNS = {"task": 2, "observation": 3, "action": 2, "run": 1, "config": 4}
@@ -104,10 +110,10 @@ def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots
 
     \b
     Example:
-      rememberer qtable --db demo.db --run demo
-      rememberer qtable --db demo.db --run demo --at 120 --gamma 0.9 --json
+      rememberer qtable --db demo.db --run memory
+      rememberer qtable --db demo.db --run memory --at 120 --gamma 0.9 --json
     """
-    with SQLiteRecorder(db) as recorder:
+    with SQLiteRecorder(db, create=False) as recorder:
         run = resolve_run(recorder, run)
         base = run_config(recorder, run)
         config = _what_if(base, pop_rl_options(kwargs))
@@ -124,9 +130,10 @@ def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots
         return
     _print_table(state)
     actions = sum(len(r.actions) for r in state.records.values())
-    start = f", from the snapshot at {stats.snapshot_position}" if stats.snapshot_position else ""
     click.echo(f"{len(state.records)} records, {actions} actions; run {run!r} as of position {position}"
-               f"{start}; {config_summary(config)}{_changes(base, config)}")
+               f"; {config_summary(config)}{_changes(base, config)}")
+    if stats.snapshot_position:  # on stderr: stdout is the same with or without snapshots
+        click.echo(f"replayed from the snapshot at {stats.snapshot_position}", err=True)
 
 
 def _print_table(state: FoldState) -> None:
@@ -158,11 +165,11 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
 
     \b
     Example:
-      rememberer diff --db demo.db --run demo --at 100 --against 200
-      rememberer diff --db demo.db --run demo --at 200 --gamma 0.5 --json
+      rememberer diff --db demo.db --run memory --at 100 --against 200
+      rememberer diff --db demo.db --run memory --at 200 --gamma 0.5 --json
     """
     overrides = pop_rl_options(kwargs)
-    with SQLiteRecorder(db) as recorder:
+    with SQLiteRecorder(db, create=False) as recorder:
         run = resolve_run(recorder, run)
         base = run_config(recorder, run)
         config = _what_if(base, overrides)
@@ -177,7 +184,7 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
     sides = {"a": {"position": position_a, "config": base.to_dict()},
              "b": {"position": position_b, "config": config.to_dict()}}
     if as_json:
-        click.echo(json.dumps({**sides, **result.to_dict()}, ensure_ascii=False, indent=1))
+        click.echo(json_text({**sides, **result.to_dict()}, indent=1))
         return
     click.echo(f"A: run {run!r} as of position {position_a}; {config_summary(base)}")
     click.echo(f"B: run {run!r} as of position {position_b}; {config_summary(config)}{_changes(base, config)}")
@@ -226,12 +233,19 @@ def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwa
 
     \b
     Example:
-      rememberer snapshot --db demo.db --run demo --every 50000
+      rememberer snapshot --db demo.db --run memory --every 50000
       rememberer snapshot --db demo.db --list
       rememberer snapshot --db demo.db --drop
     """
     overrides = pop_rl_options(kwargs)
-    with SQLiteRecorder(db) as recorder:
+    if drop and show:
+        raise CliError("give --drop or --list, not both")
+    if (drop or show) and overrides:
+        raise CliError("RL options choose the config to save snapshots for; --drop and --list "
+                       "act on every config of the run")
+    with SQLiteRecorder(db, create=False) as recorder:
+        if run is not None:
+            run_started(recorder, run)  # an unknown run is an error, not "no snapshots"
         if drop:
             count = snapshots.drop(recorder, run)
             click.echo(f"dropped {count} snapshot{'s' if count != 1 else ''}")
@@ -243,8 +257,8 @@ def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwa
         config = _what_if(run_config(recorder, run), overrides)
         with progress(f"folding run {run}", run_length(recorder, run)) as advance:
             saved = write_snapshots(recorder, run, every=every, config=config, progress=advance)
-    where = f" at positions {', '.join(map(str, saved))}" if len(saved) <= 10 else \
-        f" from position {saved[0]} to {saved[-1]}"
+    where = f" at position{'s' if len(saved) != 1 else ''} {', '.join(map(str, saved))}" if len(saved) <= 10 \
+        else f" from position {saved[0]} to {saved[-1]}"
     click.echo(f"saved {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r}"
                f"{where if saved else ''}; {config_summary(config)}")
 
