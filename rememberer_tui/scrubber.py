@@ -28,7 +28,7 @@ import attrs
 
 from replay import snapshots
 from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, fold_counting, fold_events, initial_state
-from replay.projection import run_config, run_similarity, snapshot_key
+from replay.projection import load_snapshot, run_config, run_similarity, snapshot_key
 from replay.similarity import Similarity
 from replay.state import Record, StateKey
 from store.events import Event, RLConfig
@@ -280,14 +280,13 @@ class Scrubber:
         return [s.position for s in snapshots.listing(recorder, self.run)
                 if s.config_hash == self._key and s.fold_version == FOLD_VERSION]
 
-    def _latest(self, recorder: SQLiteRecorder, upto: int) -> snapshots.Loaded | None:
-        return snapshots.latest(recorder, self.run, self._key, upto)
+    def _snapshot(self, recorder: SQLiteRecorder, upto: int, similarity: Similarity | None) -> FoldState | None:
+        """The newest usable snapshot's state at or before `upto` (None without one)."""
+        return load_snapshot(recorder, self.run, self._key, upto, self.config, similarity, None)
 
-    def _load(self, found: snapshots.Loaded | None, similarity: Similarity | None) -> FoldState:
-        """The snapshot's fold state (empty without one)."""
-        if found is None:
-            return initial_state(self.config, similarity=similarity)
-        return FoldState.from_json(found.state_json, similarity=similarity)
+    def _load(self, found: FoldState | None, similarity: Similarity | None) -> FoldState:
+        """The snapshot's fold state, or an empty one."""
+        return found if found is not None else initial_state(self.config, similarity=similarity)
 
     @staticmethod
     def _journaled(state: FoldState, journal: _Journal) -> FoldState:
@@ -303,7 +302,7 @@ class Scrubber:
         The state is folded on to just before `target` without a journal (several times
         faster), which then starts there; `extend_back` journals the stretch before it in
         the background. Returns the snapshot's position and the events folded."""
-        found = self._latest(recorder, target)
+        found = self._snapshot(recorder, target, self._similarity)
         if beyond is not None and (found is None or found.position <= beyond):
             return None, 0
         state = self._load(found, self._similarity)
@@ -313,7 +312,7 @@ class Scrubber:
         self._journal = _Journal()
         self._state = self._journaled(state, self._journal)
         self.base = self.frontier = max(start, target - 1)
-        return (found.position if found is not None else None), folded
+        return (start if found is not None else None), folded
 
     def _fold_to(self, recorder: SQLiteRecorder, target: int) -> int:
         state, journal = self._state, self._journal
@@ -337,7 +336,7 @@ class Scrubber:
         older = _Journal()
         # A similarity of its own: the moves' one is in use meanwhile, by another thread.
         similarity = run_similarity(recorder, self.run, self.config)
-        state = self._journaled(self._load(self._latest(recorder, base - 1), similarity), older)
+        state = self._journaled(self._load(self._snapshot(recorder, base - 1, similarity), similarity), older)
         start = state.position
         fold_events(_marked(recorder.read_events(state.position, run=self.run, upto=base,
                                                  types=FOLDED_TYPES), older), state)

@@ -149,7 +149,7 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     state = None
     key = snapshot_key(config, similarity)
     if use_snapshots and not trail and key is not None:
-        state = _from_snapshot(recorder, run, key, upto, config, similarity, report)
+        state = load_snapshot(recorder, run, key, upto, config, similarity, report)
         if state is not None:
             stats.snapshot_position = state.position
     if state is None:
@@ -171,9 +171,10 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     return state
 
 
-def _from_snapshot(recorder: SQLiteRecorder, run: str, key: str, upto: int | None, config: RLConfig,
+def load_snapshot(recorder: SQLiteRecorder, run: str, key: str, upto: int | None, config: RLConfig,
                    similarity: Similarity | None, report: Report | None) -> FoldState | None:
-    """The state of the newest usable snapshot at or before `upto`. One whose hash matches
+    """The state of the newest usable snapshot at or before `upto` (None without one: fold
+    from the start). Snapshots are filed under `key` (`snapshot_key`). One whose hash matches
     but whose content is no state of `config` at its own position (edited by hand, hash
     and all) is reported and skipped like a damaged one, never trusted."""
     while True:

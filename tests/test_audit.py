@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from rememberer_tui.audit import (
 from rememberer_tui.cli import cli
 from rememberer_tui.export import default_name, write_rows
 from rememberer_tui.scrubber import Scrubber, table_rows
+from replay import snapshots
 from replay.fold import qtable_rows, trail_for
 from replay.metrics import epoch_table
 from replay.projection import replay_run
@@ -113,6 +115,18 @@ def test_stepping_back_undoes_the_journal_without_folding(walk) -> None:
     jumpy = Scrubber(SYNTHETIC_RUN, refold_limit=50)
     jumpy.move(walk, 10)
     assert jumpy.move(walk, 290).snapshot == 200  # far ahead: a newer snapshot beats folding
+
+
+def test_a_forged_snapshot_is_skipped_by_the_scrubber_too(walk, tmp_path: Path) -> None:
+    copy = tmp_path / "forged.db"
+    walk.conn.execute("VACUUM INTO ?", (str(copy),))
+    with SQLiteRecorder(copy, create=False) as recorder:
+        text = own_replay(recorder, SYNTHETIC_RUN, upto=120, use_snapshots=False).to_json()
+        recorder.conn.execute("UPDATE snapshots SET state = ?, content_hash = ? WHERE position = 300",
+                              (zlib.compress(text.encode()), snapshots.content_hash(text)))
+        memory = Scrubber(SYNTHETIC_RUN).move(recorder, 350)
+        assert memory.snapshot == 200 and memory.folded == 150  # not from the forged one at 300
+        assert table_rows(memory.records) == expected_rows(walk, SYNTHETIC_RUN, 350)
 
 
 def test_the_changes_of_an_event_are_reported_with_before_and_after(walk) -> None:
