@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import io
 import shutil
 import sqlite3
@@ -494,3 +495,35 @@ def test_cli_refuses_a_hostile_pool_and_writes_nothing(tmp_path: Path) -> None:
     if db.exists():
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_capacities_applied_to_an_imported_pool_are_reported(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    source = REFERENCE_POOLS / "init_pool.wq.yaml"
+    seeds = load_pool(source).records
+    pruned = sum(max(0, len(seed.actions) - 1) for seed in seeds)
+    assert pruned > 0  # the fixture exercises pruning
+    done = rememberer("import-pool", source, "--db", db, "--run", "one", "--action-capacity", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"warning: run 'one' applied its capacities to the pool: {pruned} action{'s' if pruned != 1 else ''} "
+        "pruned (action capacity 1, lowest mean reward first). Import it into a run with larger ones to keep it all"]
+    table = json.loads(rememberer("qtable", "--db", db, "--run", "one", "--json", cwd=tmp_path).stdout)
+    assert len(table) == sum(len(seed.actions) for seed in seeds) - pruned
+
+    # Room for everything: nothing to say (and no replay).
+    done = rememberer("import-pool", source, "--db", db, "--run", "all", "--action-capacity", "9", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""
+
+
+def test_an_item_capacity_full_at_import_names_the_records_it_evicted(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    done = rememberer("import-pool", REFERENCE_POOLS / "init_pool.wq.yaml", "--db", db, "--run", "two",
+                      "--item-capacity", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # Each new record beyond the second evicts one of the closest stored pair.
+    assert done.stderr.strip().splitlines() == [
+        "warning: run 'two' applied its capacities to the pool: 2 records evicted (item capacity 2). "
+        "Import it into a run with larger ones to keep it all"]
+    table = json.loads(rememberer("qtable", "--db", db, "--run", "two", "--json", cwd=tmp_path).stdout)
+    assert len({(row["task"], row["observation"]) for row in table}) == 2

@@ -3,6 +3,7 @@ and out of a run (the format and its safety rules live in replay/pools.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from rememberer_tui.commands.replay_cmds import replay_shown
 from rememberer_tui.options import db_option, pop_rl_options, rl_options, run_option
 from replay.pools import FORMATS, PoolFormatError, environment_format, export_pool, load_pool, suffix_format
 from replay.projection import run_config
+from replay.trail import Eviction, Pruning
 from store.events import PoolImported, RLConfig, RunStarted
 from store.recorder import SQLiteRecorder
 
@@ -44,6 +46,8 @@ def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) ->
     executed. Appends, in one transaction, the run's RunStarted if the run is new (with
     the RL options given) and one PoolImported event. The event id comes from the run
     and the file's sha256, so importing the same file into a run again appends nothing.
+    The run's --action-capacity and --item-capacity apply to the pool as to anything
+    learned; a warning says how many actions were pruned and records evicted or refused.
 
     \b
     Example:
@@ -61,8 +65,9 @@ def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) ->
         started = find_run_started(recorder, run)
         events = [event]
         if started is None:
-            events.insert(0, RunStarted(run, rl=config, environment=event.format, policy="imported pool",
-                                        options={"pool": event.source}))
+            started = RunStarted(run, rl=config, environment=event.format, policy="imported pool",
+                                 options={"pool": event.source})
+            events.insert(0, started)
         else:
             check_same_config(run, started.rl, given)
             formats = run_formats(recorder, run)
@@ -74,9 +79,36 @@ def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) ->
             click.echo(f"nothing new: {pool} was already imported into run {run!r} "
                        f"(position {before.position})")
             return
-        recorded = recorder.append(events, run, expected_version=len(stream))
-    click.echo(f"imported {len(event.records)} {event.format} records from {pool} into run {run!r} "
-               f"(position {recorded[-1].position})")
+        position = recorder.append(events, run, expected_version=len(stream))[-1].position
+        click.echo(f"imported {len(event.records)} {event.format} records from {pool} into run {run!r} "
+                   f"(position {position})")
+        if _may_lose(event, started.rl, fresh=len(events) == 2):
+            _warn_losses(recorder, run, position, started.rl)
+
+
+def _may_lose(event: PoolImported, config: RLConfig, fresh: bool) -> bool:
+    """Whether the run's capacities can keep part of the pool out (worth a replay to tell)."""
+    actions, items = config.action_capacity, config.item_capacity
+    return ((actions is not None and any(len(seed.actions) > actions for seed in event.records))
+            or (items is not None and (not fresh or len(event.records) > items)))
+
+
+def _warn_losses(recorder: SQLiteRecorder, run: str, position: int, config: RLConfig) -> None:
+    """Say what the run's capacities kept out of the pool just imported: the fold applies
+    them to a pool as to anything learned (the reference would raise them instead)."""
+    facts = [f for f in replay_shown(recorder, run, position, config).facts if f.position == position]
+    pruned = sum(isinstance(f, Pruning) for f in facts)
+    kinds = Counter(f.kind for f in facts if isinstance(f, Eviction))
+    losses = []
+    if pruned:
+        losses.append(f"{pruned} action{'s' if pruned != 1 else ''} pruned "
+                      f"(action capacity {config.action_capacity}, lowest mean reward first)")
+    held = [f"{n} record{'s' if n != 1 else ''} {kind}" for kind in ("refused", "evicted") if (n := kinds[kind])]
+    if held:
+        losses.append(f"{' and '.join(held)} (item capacity {config.item_capacity})")
+    if losses:
+        click.echo(f"warning: run {run!r} applied its capacities to the pool: {'; '.join(losses)}. "
+                   "Import it into a run with larger ones to keep it all", err=True)
 
 
 def _export_format(recorder: SQLiteRecorder, run: str, at: int | None, given: str | None, out: str) -> str:
