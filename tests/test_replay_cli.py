@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from replay import snapshots
 from replay.projection import qtable_json, replay_run
+from rememberer_tui import tables
 from rememberer_tui.cli import cli
 from store.events import RLConfig
 from tests.conftest import ROOT
@@ -161,9 +163,35 @@ def test_terminal_escapes_in_recorded_text_are_shown_not_sent(tmp_path: Path) ->
     with open_db(db) as recorder:
         start_run(recorder, "a")
         append_episode(recorder, "a", "e1", "\x1b]0;pwned\x07task", [("\x1b[31mred", "a\tb", 1.0, "s1")])
-    shown = CliRunner().invoke(cli, ["qtable", "--db", str(db)], env={"COLUMNS": "200"}).output
-    assert "\x1b" not in shown and "\x07" not in shown and "\t" not in shown
-    assert "\\x1b]0;pwned\\x07task" in shown and "\\x1b[31mred" in shown
+    on_terminal = CliRunner().invoke(cli, ["qtable", "--db", str(db)], env=TERMINAL).output
+    assert "\x1b]" not in on_terminal and "\x07" not in on_terminal  # rich's own colour codes remain
+    assert "\\x1b]0;pwned\\x07task" in on_terminal and "\\x1b[31mred" in on_terminal
+    piped = invoke("qtable", "--db", db).output
+    assert "\x1b" not in piped and "\x07" not in piped
+    header, row, summary = piped.splitlines()
+    assert header.split("\t") == ["task", "observation", "action", "Q", "visits", "mean reward"]
+    assert row.split("\t") == ["\\x1b]0;pwned\\x07task", "\\x1b[31mred", "a\\x09b", "1", "1", "1"]
+    assert summary.startswith("1 records, 1 actions")
+
+
+# What rich takes for a terminal (CliRunner's output is not one).
+TERMINAL = {"FORCE_COLOR": "1", "COLUMNS": "120"}
+
+
+def test_a_terminal_gets_a_fitted_table_and_a_pipe_every_row_whole(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "run.db"
+    random_runs(db, seed=8, transitions=80).close()
+    rows = rows_of(invoke("qtable", "--db", db, "--json"))
+    piped = invoke("qtable", "--db", db).output.splitlines()
+    assert len(piped) == 1 + len(rows) + 1 and len(rows) > 3
+    assert [line.split("\t")[:3] for line in piped[1:-1]] == [[r["task"], r["observation"], r["action"]]
+                                                              for r in rows]
+    monkeypatch.setattr(tables, "TERMINAL_ROWS", 3)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", CliRunner().invoke(cli, ["qtable", "--db", str(db)], env=TERMINAL).output)
+    lines = shown.splitlines()
+    assert lines[-2].startswith(f"showing the first 3 of {len(rows)} rows; pipe the output (tab-separated) or add --json")
+    assert all(len(line) == 120 for line in lines[:-2])  # the table fills the terminal's width
+    assert sum(line.startswith("│") for line in lines) == 3
 
 
 def test_a_database_with_no_runs(tmp_path: Path) -> None:

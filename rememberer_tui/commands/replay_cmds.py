@@ -11,14 +11,11 @@ import json
 
 import attrs
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import config_summary
 from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options, run_option
 from rememberer_tui.progress import progress
+from rememberer_tui.tables import emit, one_line
 from replay import snapshots
 from replay.diff import TableDiff, diff_rows
 from replay.fold import FoldState, json_text, qtable_rows
@@ -50,27 +47,6 @@ def _what_if(base: RLConfig, overrides: dict) -> RLConfig:
 def _changes(base: RLConfig, config: RLConfig) -> str:
     changed = [f"{k} {getattr(base, k)} -> {v}" for k, v in config.to_dict().items() if getattr(base, k) != v]
     return f" (what-if: {', '.join(changed)})" if changed else ""
-
-
-# Control characters shown escaped: a recorded text must not drive the user's terminal.
-_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))}
-
-
-def _one_line(text: str) -> Text:
-    # Text, not markup: the square brackets of WebShop observations stay as they are.
-    lines = (line.strip() for line in text.splitlines() if line.strip())
-    return Text(" / ".join(lines).translate(_VISIBLE))
-
-
-TEXT_COLUMNS = {"task": 2, "observation": 3, "action": 2, "run": 1, "config": 4}
-
-
-def _table(*columns: str, title: str | None = None) -> Table:
-    """One line per row: texts share the width left by the numbers and end in an ellipsis."""
-    table = Table(title=title, expand=True)
-    for name in columns:
-        table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=TEXT_COLUMNS.get(name))
-    return table
 
 
 def _number(value: float | None) -> str:
@@ -136,12 +112,14 @@ def qtable(db: str, run: str | None, at: int | None, as_json: bool, no_snapshots
         click.echo(f"replayed from the snapshot at {stats.snapshot_position}", err=True)
 
 
+_ALL_ROWS = "pipe the output (tab-separated) or add --json to get them all"
+
+
 def _print_table(state: FoldState) -> None:
-    table = _table("task", "observation", "action", "Q", "visits", "mean reward")
-    for row in qtable_rows(state):
-        table.add_row(_one_line(row["task"]), _one_line(row["observation"]), _one_line(row["action"]),
-                      _number(row["q"]), str(row["visits"]), _number(row["mean_reward"]))
-    Console().print(table)
+    emit(("task", "observation", "action", "Q", "visits", "mean reward"),
+         [(one_line(row["task"]), one_line(row["observation"]), one_line(row["action"]), _number(row["q"]),
+           str(row["visits"]), _number(row["mean_reward"])) for row in qtable_rows(state)],
+         everything=_ALL_ROWS)
 
 
 @cli.command()
@@ -192,21 +170,16 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
 
 
 def _print_diff(result: TableDiff) -> None:
-    console = Console()
     for label, keys in (("records added", result.records_added), ("records removed", result.records_removed)):
         if keys:
-            table = _table("task", "observation", title=f"{label} ({len(keys)})")
-            for task, observation in keys:
-                table.add_row(_one_line(task), _one_line(observation))
-            console.print(table)
+            emit(("task", "observation"), [(one_line(task), one_line(observation)) for task, observation in keys],
+                 title=f"{label} ({len(keys)})", everything=_ALL_ROWS)
     if result.actions:
-        table = _table("", "task", "observation", "action", "Q A", "Q B", "delta", "visits A", "visits B",
-                       title="actions, largest |delta| first")
-        for change in result.actions:
-            table.add_row(change.status, _one_line(change.task), _one_line(change.observation),
-                          _one_line(change.action), _number(change.q_a), _number(change.q_b),
-                          f"{change.delta:+.6g}", _number(change.visits_a), _number(change.visits_b))
-        console.print(table)
+        emit(("", "task", "observation", "action", "Q A", "Q B", "delta", "visits A", "visits B"),
+             [(change.status, one_line(change.task), one_line(change.observation), one_line(change.action),
+               _number(change.q_a), _number(change.q_b), f"{change.delta:+.6g}", _number(change.visits_a),
+               _number(change.visits_b)) for change in result.actions],
+             title="actions, largest |delta| first", everything=_ALL_ROWS)
     click.echo(f"records: {len(result.records_added)} added, {len(result.records_removed)} removed; "
                f"actions: {result.count('added')} added, {result.count('removed')} removed, "
                f"{result.count('changed')} changed, {result.unchanged} unchanged")
@@ -267,9 +240,7 @@ def _print_snapshots(rows: list[snapshots.Snapshot]) -> None:
     if not rows:
         click.echo("no snapshots")
         return
-    table = _table("run", "position", "records", "bytes", "config", "fold version")
-    for row in rows:
-        config = RLConfig.from_dict(json.loads(row.config)["rl"])
-        table.add_row(Text(row.run), str(row.position), str(row.records), str(row.size),
-                      Text(config_summary(config)), str(row.fold_version))
-    Console().print(table)
+    emit(("run", "position", "records", "bytes", "config", "fold version"),
+         [(one_line(row.run), str(row.position), str(row.records), str(row.size),
+           config_summary(RLConfig.from_dict(json.loads(row.config)["rl"])), str(row.fold_version))
+          for row in rows])
