@@ -195,10 +195,12 @@ def load_snapshot(recorder: SQLiteRecorder, run: str, key: str, upto: int | None
 
 
 def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_SNAPSHOT_EVERY,
-                    config: RLConfig | None = None,
-                    progress: Callable[[int], None] | None = None) -> list[int]:
+                    config: RLConfig | None = None, progress: Callable[[int], None] | None = None,
+                    saved: list[int] | None = None) -> list[int]:
     """Fold `run` from its first event (never trusting older snapshots) and save the state
-    after every `every` events of the run and at its end; return the positions saved.
+    after every `every` events of the run and at its end; return the positions saved
+    (also appended to `saved` as they are, for a caller that is interrupted). Each save
+    is a transaction of its own: an interruption leaves whole snapshots only.
     Under item capacity it folds with the run's own similarity, as every replay of the
     run does, and files the snapshots under its matcher config too (`snapshot_key`)."""
     if every < 1:
@@ -210,7 +212,7 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
     identity = snapshots.config_identity(config, similarity.matcher if similarity is not None else None)
     snapshots.ensure_table(recorder)
     state = initial_state(config, similarity=similarity)
-    saved: list[int] = []
+    saved = saved if saved is not None else []
     done = 0
     while True:
         # Each stretch is read to its end before the save (hence `limit`): a read left

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,28 @@ def test_a_long_replay_from_the_start_suggests_snapshots(tmp_path: Path, monkeyp
     assert invoke("snapshot", "--db", db).exit_code == 0
     assert runner.invoke(cli, ["qtable", "--db", str(db), "--json"]).stderr == ""
     assert runner.invoke(cli, ["qtable", "--db", str(db), "--json", "--no-snapshots"]).stderr == ""
+
+
+def test_an_interrupted_snapshot_keeps_whole_snapshots_and_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    random_runs(db, seed=3, transitions=3000).close()
+    command = [str(Path(sys.executable).parent / "rememberer"), "snapshot", "--db", str(db), "--every", "1"]
+    writer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open_db(db) as recorder:
+        while writer.poll() is None and not snapshots.listing(recorder):
+            time.sleep(0.01)
+        writer.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        _, err = writer.communicate(timeout=60)
+        saved = [s.position for s in snapshots.listing(recorder)]
+    assert writer.returncode == 130 and len(saved) < recorder_length(db)
+    assert err.splitlines() == [
+        f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run 'a' saved, the last at "
+        f"position {max(saved)}; each is complete and used by replays. Run the command again to go on"]
+    used = invoke("qtable", "--db", db, "--at", max(saved))
+    assert used.stderr == f"replayed from the snapshot at {max(saved)}\n"
+    assert used.stdout == invoke("qtable", "--db", db, "--at", max(saved), "--no-snapshots").stdout
+
+
+def recorder_length(db: Path) -> int:
+    with open_db(db) as recorder:
+        return recorder.max_position()

@@ -228,8 +228,15 @@ def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwa
             return
         run = resolve_run(recorder, run)
         config = _what_if(run_config(recorder, run), overrides)
-        with progress(f"folding run {run}", run_length(recorder, run)) as advance:
-            saved = write_snapshots(recorder, run, every=every, config=config, progress=advance)
+        saved: list[int] = []
+        try:
+            with progress(f"folding run {run}", run_length(recorder, run)) as advance:
+                write_snapshots(recorder, run, every=every, config=config, progress=advance, saved=saved)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r} saved"
+                       + (f", the last at position {saved[-1]}" if saved else "")
+                       + "; each is complete and used by replays. Run the command again to go on", err=True)
+            raise SystemExit(130) from None
     where = f" at position{'s' if len(saved) != 1 else ''} {', '.join(map(str, saved))}" if len(saved) <= 10 \
         else f" from position {saved[0]} to {saved[-1]}"
     click.echo(f"saved {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r}"
