@@ -233,7 +233,7 @@ def test_an_interrupted_snapshot_keeps_whole_snapshots_and_says_so(tmp_path: Pat
     assert writer.returncode == 130 and len(saved) < recorder_length(db)
     assert err.splitlines() == [
         f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run 'a' saved, the last at "
-        f"position {max(saved)}; each is complete and used by replays. Run the command again to go on"]
+        f"position {max(saved)}; each is complete and used by replays. Run the command again to save them all"]
     used = invoke("qtable", "--db", db, "--at", max(saved))
     assert used.stderr == f"replayed from the snapshot at {max(saved)}\n"
     assert used.stdout == invoke("qtable", "--db", db, "--at", max(saved), "--no-snapshots").stdout

@@ -11,6 +11,7 @@ import json
 
 import attrs
 import click
+
 from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import config_summary
 from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options, run_option
@@ -235,7 +236,7 @@ def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwa
         except KeyboardInterrupt:
             click.echo(f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r} saved"
                        + (f", the last at position {saved[-1]}" if saved else "")
-                       + "; each is complete and used by replays. Run the command again to go on", err=True)
+                       + "; each is complete and used by replays. Run the command again to save them all", err=True)
             raise SystemExit(130) from None
     where = f" at position{'s' if len(saved) != 1 else ''} {', '.join(map(str, saved))}" if len(saved) <= 10 \
         else f" from position {saved[0]} to {saved[-1]}"
