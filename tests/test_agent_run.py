@@ -27,11 +27,13 @@ from replay.exemplars import ExemplarOptions
 from replay.fold import qtable_rows
 from replay.matchers.config import MatcherConfig
 from replay.metrics import epoch_table
+from replay.pools import load_pool
 from replay.projection import replay_run
 from store.mapper import to_row_fields
 from store.events import LlmExchanged, RLConfig, RunStarted, TransitionRecorded
 from store.recorder import SQLiteRecorder
 from store.verify import verify
+from tests.conftest import REFERENCE_POOLS
 
 FAST_MATCHER = "fuzzy@task=0.5,webshop-page=0.5"  # no embedding model: keeps these tests quick
 KEY = "sk-test-0123456789abcdefXYZsecret"
@@ -225,3 +227,61 @@ def test_qtable_replays_an_item_capacity_run_with_the_runs_own_similarity(db_pat
     assert code == 0, out
     assert json.loads(out) == live
     assert text_only != live  # the similarity really decides here
+
+
+def test_a_run_seeded_with_pools_starts_from_them_and_keeps_learning(db_path: Path) -> None:
+    pools = [REFERENCE_POOLS / "init_pool.wq.yaml", REFERENCE_POOLS / "init_pool2.wq.yaml"]
+    seeded = [load_pool(path) for path in pools]
+    code, out = invoke("run", "--db", db_path, "--run", "seeded", "--llm", "offline", "--epochs", "1",
+                       "--train-tasks", "0:3", "--test-tasks", "0:1", "--matcher", FAST_MATCHER,
+                       *(arg for path in pools for arg in ("--pool", path)))
+    assert code == 0, out
+    log = events(db_path, "seeded")
+    assert [r.type for r in log[:4]] == ["RunStarted", "PoolImported", "PoolImported", "EpisodeStarted"]
+    assert log[0].event.options["pools"] == [p.name for p in pools]
+    assert [r.event.records for r in log[1:3]] == [pool.records for pool in seeded]
+    # The very first retrieval already finds the pools' records (an empty memory finds none).
+    first = next(r.event for r in log if r.type == "ExperienceRetrieved")
+    assert first.records
+    table = {(r["task"], r["observation"], r["action"]): r for r in json.loads(
+        invoke("qtable", "--db", db_path, "--run", "seeded", "--json")[1])}
+    pool_pairs = {(s.task, s.observation, a.action): a for pool in seeded for s in pool.records for a in s.actions}
+    assert pool_pairs.keys() < table.keys()  # the pools, and what the run learned besides
+    assert all(table[k]["q"] == a.q and table[k]["visits"] == a.visits for k, a in pool_pairs.items()
+               if not any(r.type == "TransitionRecorded" and (k[1], k[2]) == (r.event.observation, r.event.action)
+                          for r in log))
+
+
+def test_pool_options_are_checked_before_anything_is_written(db_path: Path, tmp_path: Path) -> None:
+    wikihow = REFERENCE_POOLS / "init_pool.q.yaml"
+    for args, expected in [
+        (["--pool", wikihow], f"{wikihow} is a wikihow pool, but webshop-mini needs webshop pools"),
+        (["--pool", tmp_path / "missing.yaml"], f"{tmp_path / 'missing.yaml'}: No such file or directory"),
+        (["--env", "gym:FrozenLake-v1", "--pool", wikihow], "--pool: environment 'gym:FrozenLake-v1' has no "
+                                                            "reference pool format (pools are webshop and wikihow memories)"),
+    ]:
+        code, out = invoke("run", "--db", db_path, "--run", "x", "--matcher", FAST_MATCHER, *args)
+        assert code == 1 and out.strip().splitlines() == [f"Error: {expected}"], out
+    assert not db_path.exists() or events(db_path, "x") == []
+    code, out = invoke("run", "--db", db_path, "--run", "x", "--resume", "--pool", wikihow)
+    assert code == 1 and out.strip() == "Error: --pool starts a new run; a resumed run's pools are in its log already"
+
+
+def test_resuming_a_run_that_run_did_not_start_is_a_one_line_error(db_path: Path) -> None:
+    code, out = invoke("import-pool", REFERENCE_POOLS / "init_pool.wq.yaml", "--db", db_path, "--run", "pool")
+    assert code == 0, out
+    code, out = invoke("run", "--db", db_path, "--run", "pool", "--resume")
+    assert code == 1 and out.strip().splitlines() == [
+        "Error: --resume: run 'pool' was not started by `rememberer run` (its policy: imported pool), so it has "
+        "no plan to continue; to start an agent from a pool, give a new run --pool FILE"]
+
+
+def test_a_seeded_run_says_what_its_capacities_kept_out_of_the_pool(db_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--db", str(db_path), "--run", "small", "--llm", "offline",
+                                      "--epochs", "1", "--train-tasks", "0:1", "--test-tasks", "0:1",
+                                      "--matcher", FAST_MATCHER, "--action-capacity", "1",
+                                      "--pool", str(REFERENCE_POOLS / "init_pool.wq.yaml")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: run 'small' applied its capacities to the pool: 1 action pruned (action capacity 1, lowest "
+        "mean reward first); a run with larger capacities keeps all of it"]

@@ -507,7 +507,7 @@ def test_capacities_applied_to_an_imported_pool_are_reported(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines() == [
         f"warning: run 'one' applied its capacities to the pool: {pruned} action{'s' if pruned != 1 else ''} "
-        "pruned (action capacity 1, lowest mean reward first). Import it into a run with larger ones to keep it all"]
+        "pruned (action capacity 1, lowest mean reward first); a run with larger capacities keeps all of it"]
     table = json.loads(rememberer("qtable", "--db", db, "--run", "one", "--json", cwd=tmp_path).stdout)
     assert len(table) == sum(len(seed.actions) for seed in seeds) - pruned
 
@@ -523,7 +523,7 @@ def test_an_item_capacity_full_at_import_names_the_records_it_evicted(tmp_path: 
     assert done.returncode == 0, done.stderr
     # Each new record beyond the second evicts one of the closest stored pair.
     assert done.stderr.strip().splitlines() == [
-        "warning: run 'two' applied its capacities to the pool: 2 records evicted (item capacity 2). "
-        "Import it into a run with larger ones to keep it all"]
+        "warning: run 'two' applied its capacities to the pool: 2 records evicted (item capacity 2); "
+        "a run with larger capacities keeps all of it"]
     table = json.loads(rememberer("qtable", "--db", db, "--run", "two", "--json", cwd=tmp_path).stdout)
     assert len({(row["task"], row["observation"]) for row in table}) == 2

@@ -4,6 +4,7 @@ and out of a run (the format and its safety rules live in replay/pools.py)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
 from rememberer_tui.commands.replay_cmds import replay_shown
 from rememberer_tui.options import db_option, pop_rl_options, rl_options, run_option
+from replay.fold import FoldState
 from replay.pools import FORMATS, PoolFormatError, environment_format, export_pool, load_pool, suffix_format
 from replay.projection import run_config
 from replay.trail import Eviction, Pruning
@@ -83,7 +85,7 @@ def import_pool(pool: Path, db: str, run: str, format_: str | None, **kwargs) ->
         click.echo(f"imported {len(event.records)} {event.format} records from {pool} into run {run!r} "
                    f"(position {position})")
         if _may_lose(event, started.rl, fresh=len(events) == 2):
-            _warn_losses(recorder, run, position, started.rl)
+            warn_capacity_losses(replay_shown(recorder, run, position, started.rl), run, [position])
 
 
 def _may_lose(event: PoolImported, config: RLConfig, fresh: bool) -> bool:
@@ -93,10 +95,11 @@ def _may_lose(event: PoolImported, config: RLConfig, fresh: bool) -> bool:
             or (items is not None and (not fresh or len(event.records) > items)))
 
 
-def _warn_losses(recorder: SQLiteRecorder, run: str, position: int, config: RLConfig) -> None:
-    """Say what the run's capacities kept out of the pool just imported: the fold applies
-    them to a pool as to anything learned (the reference would raise them instead)."""
-    facts = [f for f in replay_shown(recorder, run, position, config).facts if f.position == position]
+def warn_capacity_losses(state: FoldState, run: str, positions: list[int]) -> None:
+    """Say what the run's capacities kept out of the pools imported at `positions`: the fold
+    applies them to a pool as to anything learned (the reference would raise them instead)."""
+    config = state.config
+    facts = [f for f in state.facts if f.position in positions]
     pruned = sum(isinstance(f, Pruning) for f in facts)
     kinds = Counter(f.kind for f in facts if isinstance(f, Eviction))
     losses = []
@@ -107,8 +110,26 @@ def _warn_losses(recorder: SQLiteRecorder, run: str, position: int, config: RLCo
     if held:
         losses.append(f"{' and '.join(held)} (item capacity {config.item_capacity})")
     if losses:
-        click.echo(f"warning: run {run!r} applied its capacities to the pool: {'; '.join(losses)}. "
-                   "Import it into a run with larger ones to keep it all", err=True)
+        click.echo(f"warning: run {run!r} applied its capacities to the pool: {'; '.join(losses)}; "
+                   "a run with larger capacities keeps all of it", err=True)
+
+
+def load_pools(paths: Sequence[Path], environment: str, run: str) -> list[PoolImported]:
+    """The pools an agent run starts from (`run --pool`), each of its environment's format."""
+    wanted = environment_format(environment)
+    if wanted is None:
+        raise CliError(f"--pool: environment {environment!r} has no reference pool format "
+                       f"(pools are {' and '.join(FORMATS)} memories)")
+    events = []
+    for path in paths:
+        try:
+            event = load_pool(path, run=run)
+        except PoolFormatError as exc:
+            raise CliError(str(exc)) from None
+        if event.format != wanted:
+            raise CliError(f"{path} is a {event.format} pool, but {environment} needs {wanted} pools")
+        events.append(event)
+    return events
 
 
 def _export_format(recorder: SQLiteRecorder, run: str, at: int | None, given: str | None, out: str) -> str:

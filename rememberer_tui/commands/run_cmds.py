@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -17,6 +18,7 @@ from rememberer_tui.agent.session import PolicyError, Session
 from rememberer_tui.agent.tasks import TaskSpecError, parse_tasks
 from rememberer_tui.cli import CliError, cli
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
+from rememberer_tui.commands.pool_cmds import load_pools, warn_capacity_losses
 from rememberer_tui.envs.base import EnvError
 from rememberer_tui.envs.registry import list_envs, make_env
 from rememberer_tui.options import (
@@ -66,7 +68,16 @@ def _recorded_run(db: str, run: str) -> RunStarted:
         started = find_run_started(recorder, run)
     if started is None:
         raise CliError(f"--resume: there is no run {run!r} in {db}")
+    if not RUN_OPTIONS <= started.options.keys():
+        raise CliError(f"--resume: run {run!r} was not started by `rememberer run` (its policy: "
+                       f"{started.policy or 'none'}), so it has no plan to continue; to start an agent "
+                       "from a pool, give a new run --pool FILE")
     return started
+
+
+# What `run` records in RunStarted.options, and --resume reads back.
+RUN_OPTIONS = frozenset({"train_tasks", "test_tasks", "epochs", "max_steps", "llm", "base_url", "memory", "top",
+                         "similarity", "random_exemplars", "discouraged"})
 
 
 def print_table(rows: list, console: Console) -> None:
@@ -107,29 +118,38 @@ def print_table(rows: list, console: Console) -> None:
 @click.option("--no-discouraged", is_flag=True, help="Ablation: show no discouraged actions.")
 @click.option("--static-exemplars", is_flag=True, help="Baseline: fixed exemplars, the memory unused.")
 @click.option("--no-memory", is_flag=True, help="Baseline: no memory at all (the LLM or policy alone).")
+@click.option("--pool", "pools", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Start the new run's memory from a reference pool (YAML, as import-pool reads it; "
+                   "WebShop pools for webshop environments). Repeatable.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its log, with the settings it was started with.")
 @json_option
 def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None, model: str,
         temperature: float, max_tokens: int, timeout: float, from_run: str | None, train_tasks: str, test_tasks: str, epochs: int, max_steps: int, seed: int,
         matcher: str | None, similarity: str, top: int, no_random_exemplars: bool, no_discouraged: bool,
-        static_exemplars: bool, no_memory: bool, resume: bool, as_json: bool, **kwargs) -> None:
+        static_exemplars: bool, no_memory: bool, pools: tuple[Path, ...], resume: bool, as_json: bool,
+        **kwargs) -> None:
     """Train a REMEMBERER agent on training tasks and test it on test tasks.
 
     Every step retrieves experiences from the memory, builds the prompt, asks the policy,
     acts, and appends everything to the log (retrieval, LLM exchanges, transition); the
     memory learns through the same fold replay uses. Test episodes use the memory frozen.
     Prints average reward and success rate per epoch, train and test. Ctrl-C stops after
-    the current step with everything recorded; --resume continues.
+    the current step with everything recorded; --resume continues. --pool seeds the memory
+    with the reference implementation's pools (recorded as PoolImported events after the
+    run's start, so replay has them too); learning continues from their values.
 
     \b
     Example:
       rememberer run --env webshop-mini --db demo.db --run offline-1 --llm offline --epochs 3
       rememberer run --env webshop-mini --db demo.db --run gpt --base-url http://127.0.0.1:8000/v1 --model qwen
       rememberer run --db demo.db --run again --llm replay --from-run gpt
+      rememberer run --env webshop-mini --db demo.db --run seeded --pool init_pool.wq.yaml
     """
     given = pop_rl_options(kwargs)
     memory_mode = "none" if no_memory else "static" if static_exemplars else "memory"
+    if pools and resume:
+        raise CliError("--pool starts a new run; a resumed run's pools are in its log already")
     recorded = _recorded_run(db, run) if resume else None
     if llm is None:
         llm = recorded.options["llm"] if recorded is not None else (
@@ -153,6 +173,7 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
             config = RLConfig(**given)
     except (EnvError, TaskSpecError, MatcherConfigError) as exc:
         raise CliError(str(exc)) from None
+    seeds = load_pools(pools, env_name, run)
     options = ExemplarOptions(format=env_format(env_name), top=top, random_actions=not no_random_exemplars,
                               discouraged=not no_discouraged, memory=memory_mode)
     policy = make_policy(llm, model=model, base_url=base_url, from_run=from_run, db=db,
@@ -162,19 +183,23 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
         if recorded is None:
             if find_run_started(recorder, run) is not None:
                 raise CliError(f"run {run!r} already exists in {db}: use --resume to continue it, or another --run")
-            recorder.append([RunStarted(
-                run, rl=config, matcher=matcher_config.to_dict(),
-                models={"policy": policy.model, "embedding": matcher_config.models},
-                environment=env_name, policy=policy.name, seed=seed,
-                options={"train_tasks": train_tasks, "test_tasks": test_tasks, "epochs": epochs,
-                         "max_steps": max_steps, "llm": llm, "base_url": base_url or "", "memory": memory_mode,
-                         "top": top, "similarity": similarity, "random_exemplars": not no_random_exemplars,
-                         "discouraged": not no_discouraged})], run, 0)
+            settings = {"train_tasks": train_tasks, "test_tasks": test_tasks, "epochs": epochs,
+                        "max_steps": max_steps, "llm": llm, "base_url": base_url or "", "memory": memory_mode,
+                        "top": top, "similarity": similarity, "random_exemplars": not no_random_exemplars,
+                        "discouraged": not no_discouraged}
+            if seeds:
+                settings["pools"] = [seed.source for seed in seeds]
+            recorder.append([RunStarted(run, rl=config, matcher=matcher_config.to_dict(),
+                                        models={"policy": policy.model, "embedding": matcher_config.models},
+                                        environment=env_name, policy=policy.name, seed=seed, options=settings),
+                             *seeds], run, 0)
         built = matcher_config.build(lambda m: Embedder(m, db=recorder.db))
         state = None
-        if recorded is not None:
+        if recorded is not None or seeds:
             state = replay_run(recorder, run, config=config,
                                similarity=ItemSimilarity(built) if config.item_capacity else None)
+        if seeds:
+            warn_capacity_losses(state, run, [r.position for r in recorder.read_stream(run)[1:]])
         memory = LiveMemory(config, built, options, seed, state=state)
         stopping = {"now": False}
 
