@@ -189,17 +189,17 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
                         "discouraged": not no_discouraged}
             if seeds:
                 settings["pools"] = [seed.source for seed in seeds]
-            recorder.append([RunStarted(run, rl=config, matcher=matcher_config.to_dict(),
-                                        models={"policy": policy.model, "embedding": matcher_config.models},
-                                        environment=env_name, policy=policy.name, seed=seed, options=settings),
-                             *seeds], run, 0)
+            appended = recorder.append([RunStarted(run, rl=config, matcher=matcher_config.to_dict(),
+                                                   models={"policy": policy.model, "embedding": matcher_config.models},
+                                                   environment=env_name, policy=policy.name, seed=seed,
+                                                   options=settings), *seeds], run, 0)
         built = matcher_config.build(lambda m: Embedder(m, db=recorder.db))
         state = None
         if recorded is not None or seeds:
             state = replay_run(recorder, run, config=config,
                                similarity=ItemSimilarity(built) if config.item_capacity else None)
         if seeds:
-            warn_capacity_losses(state, run, [r.position for r in recorder.read_stream(run)[1:]])
+            warn_capacity_losses(state, run, [r.position for r in appended[1:]])
         memory = LiveMemory(config, built, options, seed, state=state)
         stopping = {"now": False}
 
