@@ -253,10 +253,12 @@ def test_a_run_seeded_with_pools_starts_from_them_and_keeps_learning(db_path: Pa
 
 
 def test_pool_options_are_checked_before_anything_is_written(db_path: Path, tmp_path: Path) -> None:
-    wikihow = REFERENCE_POOLS / "init_pool.q.yaml"
+    wikihow, webshop, copy = REFERENCE_POOLS / "init_pool.q.yaml", REFERENCE_POOLS / "init_pool.wq.yaml", tmp_path / "c.yaml"
+    copy.write_bytes(webshop.read_bytes())
     for args, expected in [
         (["--pool", wikihow], f"{wikihow} is a wikihow pool, but webshop-mini needs webshop pools"),
         (["--pool", tmp_path / "missing.yaml"], f"{tmp_path / 'missing.yaml'}: No such file or directory"),
+        (["--pool", webshop, "--pool", copy], f"--pool {copy} holds the same pool as --pool {webshop}: give it once"),
         (["--env", "gym:FrozenLake-v1", "--pool", wikihow], "--pool: environment 'gym:FrozenLake-v1' has no "
                                                             "reference pool format (pools are webshop and wikihow memories)"),
     ]:

@@ -128,6 +128,9 @@ def load_pools(paths: Sequence[Path], environment: str, run: str) -> list[PoolIm
             raise CliError(str(exc)) from None
         if event.format != wanted:
             raise CliError(f"{path} is a {event.format} pool, but {environment} needs {wanted} pools")
+        same = next((paths[i] for i, e in enumerate(events) if e.event_id == event.event_id), None)
+        if same is not None:
+            raise CliError(f"--pool {path} holds the same pool as --pool {same}: give it once")
         events.append(event)
     return events
 
