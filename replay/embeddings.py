@@ -100,20 +100,23 @@ class Embedder:
     database, else from the model (in batches, BLAS limited to one thread) and then stored.
 
     `loads` counts model loads through `loader` and `encoded` the texts the model encoded,
-    so callers and tests can see that a known text never reaches the model.
+    so callers and tests can see that a known text never reaches the model. With
+    `stores=False` it only reads the database (replay promises to write nothing): new
+    vectors stay in memory.
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, db: Database | None = None, *,
-                 loader: Callable[[str], Any] = load_model, batch_size: int = 64):
+                 loader: Callable[[str], Any] = load_model, batch_size: int = 64, stores: bool = True):
         self.model = model_key(model)
         self.db = db
         self.loader = loader
         self.batch_size = batch_size
+        self.stores = stores
         self.loads = 0
         self.encoded = 0
         self._model: Any = None
         self._vectors: dict[str, np.ndarray] = {}
-        if db is not None:
+        if db is not None and stores:
             ensure_schema(db)
 
     def vector(self, digest: str) -> np.ndarray:
@@ -140,7 +143,7 @@ class Embedder:
         return np.stack([self._vectors[d] for d in digests])
 
     def _load_stored(self, digests: list[str]) -> None:
-        if self.db is None:
+        if self.db is None or not (self.stores or self.db[TABLE].exists()):
             return
         for start in range(0, len(digests), READ_CHUNK):
             chunk = digests[start:start + READ_CHUNK]
@@ -169,7 +172,7 @@ class Embedder:
         self._store((digest, matrix[i]) for i, (digest, _) in enumerate(todo))
 
     def _store(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        if self.db is None:
+        if self.db is None or not self.stores:
             return
         rows = [{"model": self.model, "text_hash": d, "vector": v.tobytes()} for d, v in items]
         with self.db.atomic():

@@ -106,9 +106,10 @@ def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> RunS
     over its stored embeddings (replay never re-embeds a known text). None when the config
     has no item capacity, where no similarity is ever asked.
 
-    The embeddings are read (and a new text's stored) through a connection of its own,
-    opened on first need: the similarity may outlive `recorder` (the TUI keeps one in a
-    scrubber across worker threads, each with its own recorder)."""
+    Replay writes nothing, so a text the run never embedded (an ingested or imported run,
+    or a what-if capacity) is embedded in memory only. The embeddings are read through a
+    connection of its own, opened on first need: the similarity may outlive `recorder` (the
+    TUI keeps one in a scrubber across worker threads, each with its own recorder)."""
     if config.item_capacity is None:
         return None
     from sqlite_utils import Database
@@ -125,7 +126,7 @@ def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> RunS
         if db is None:
             db = Database(sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                           check_same_thread=False), execute_plugins=False)
-        return Embedder(model, db=db)
+        return Embedder(model, db=db, stores=False)
 
     matcher = MatcherConfig.from_dict(run_started(recorder, run).matcher)
     return RunSimilarity(matcher.to_dict(), ItemSimilarity(matcher.build(embedder)))

@@ -48,6 +48,24 @@ def test_a_known_text_never_reaches_the_model(tmp_path, counting_loader) -> None
     np.testing.assert_array_equal(mixed[0], vectors[0])
 
 
+def test_a_reading_embedder_uses_stored_vectors_and_writes_nothing(tmp_path, counting_loader) -> None:
+    path = tmp_path / "memory.db"
+    Database(path)["events"].insert({"position": 1})  # a file that holds no embeddings table
+    before = path.read_bytes()
+    reader = Embedder(db=Database(path), loader=counting_loader, stores=False)
+    assert reader.vectors(["plant tomatoes"]).shape == (1, 384) and reader.encoded == 1
+    assert path.read_bytes() == before  # no table created, no row stored
+
+    writer = Embedder(db=Database(path), loader=counting_loader)
+    stored = writer.vectors(["plant tomatoes"])
+    reader = Embedder(db=Database(path), loader=counting_loader, stores=False)
+    np.testing.assert_array_equal(reader.vectors(["plant tomatoes"]), stored)
+    assert reader.encoded == 0  # read from the database, not the model
+    after = path.read_bytes()
+    reader.vectors(["grow herbs"])
+    assert reader.encoded == 1 and path.read_bytes() == after
+
+
 def test_stored_rows_are_float32_blobs_keyed_by_model_and_sha256(tmp_path, counting_loader) -> None:
     db = Database(tmp_path / "memory.db")
     Embedder("sentence-transformers/all-MiniLM-L6-v2", db, loader=counting_loader).hashes(["plant tomatoes"])

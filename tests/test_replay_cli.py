@@ -242,3 +242,18 @@ def test_an_interrupted_snapshot_keeps_whole_snapshots_and_says_so(tmp_path: Pat
 def recorder_length(db: Path) -> int:
     with open_db(db) as recorder:
         return recorder.max_position()
+
+
+def test_a_what_if_item_capacity_leaves_the_file_unchanged(tmp_path: Path) -> None:
+    """Evictions need embeddings of texts an ingested run never embedded: replay computes
+    them in memory and stores none (the model loads once here, about 10 s)."""
+    db = tmp_path / "trace.db"
+    ingested = invoke("ingest", ROOT / "fixtures" / "traces" / "webshop_small.jsonl", "--db", db, "--run", "t")
+    assert ingested.exit_code == 0, ingested.output
+    before = db.read_bytes()
+    # A process of its own: its connections close (and checkpoint) before the file is read.
+    capped = subprocess.run([str(Path(sys.executable).parent / "rememberer"), "qtable", "--db", str(db),
+                             "--item-capacity", "3", "--json"], capture_output=True, text=True, timeout=300)
+    assert capped.returncode == 0, capped.stderr
+    assert len({(r["task"], r["observation"]) for r in json.loads(capped.stdout)}) == 3
+    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()
