@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+from typing import NoReturn
 
 import click
 
@@ -15,13 +17,23 @@ class CliError(click.ClickException):
     """A one-line error for the user, exit status 1."""
 
 
+def interrupted(message: str = "interrupted") -> NoReturn:
+    """Exit 130 after Ctrl-C with `message` on stderr; a second Ctrl-C no longer cuts the
+    exit short (into a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    click.echo(message, err=True)
+    raise SystemExit(130)
+
+
 class Group(click.Group):
     """Turns the store's, the events' and the fold's errors (and a write refused by a
-    read-only database) into one-line messages and exit 1."""
+    read-only database) into one-line messages and exit 1, and Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            interrupted()
         except (StoreError, EventValidationError, FoldError) as exc:
             raise CliError(str(exc)) from None
         except sqlite3.OperationalError as exc:

@@ -197,11 +197,12 @@ def load_snapshot(recorder: SQLiteRecorder, run: str, key: str, upto: int | None
 
 def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_SNAPSHOT_EVERY,
                     config: RLConfig | None = None, progress: Callable[[int], None] | None = None,
-                    saved: list[int] | None = None) -> list[int]:
+                    stop: Callable[[], bool] = lambda: False) -> list[int]:
     """Fold `run` from its first event (never trusting older snapshots) and save the state
-    after every `every` events of the run and at its end; return the positions saved
-    (also appended to `saved` as they are, for a caller that is interrupted). Each save
-    is a transaction of its own: an interruption leaves whole snapshots only.
+    after every `every` events of the run and at its end; return the positions saved.
+    `stop()` is asked every `PROGRESS_EVERY` events and after each save: when it says so,
+    the stretch under way is dropped and the positions saved so far are returned (each save
+    is a transaction of its own, so the snapshots stored are exactly those).
     Under item capacity it folds with the run's own similarity, as every replay of the
     run does, and files the snapshots under its matcher config too (`snapshot_key`)."""
     if every < 1:
@@ -213,21 +214,31 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
     identity = snapshots.config_identity(config, similarity.matcher if similarity is not None else None)
     snapshots.ensure_table(recorder)
     state = initial_state(config, similarity=similarity)
-    saved = saved if saved is not None else []
+    saved: list[int] = []
     done = 0
     while True:
         # Each stretch is read to its end before the save (hence `limit`): a read left
         # open pins this connection to the log as it was, and a save made then fails as
         # soon as a live session has appended since (SQLITE_BUSY_SNAPSHOT).
-        state, folded = fold_counting(recorder.read_events(state.position, run=run, limit=every), state)
-        if not folded:
+        events = recorder.read_events(state.position, run=run, limit=every)
+        stretch = 0
+        while True:
+            state, folded = fold_counting(islice(events, PROGRESS_EVERY), state)
+            stretch += folded
+            done += folded
+            if progress is not None:
+                progress(done)
+            if stop():
+                return saved
+            if folded < PROGRESS_EVERY:
+                break
+        if not stretch:
             return saved
-        done += folded
         snapshots.save(recorder, run, key, identity, state.position, recorder.event_hash(state.position),
                        state.to_json(), len(state.records))
         saved.append(state.position)
-        if progress is not None:
-            progress(done)
+        if stop():
+            return saved
 
 
 def qtable_json(state: FoldState) -> str:

@@ -81,6 +81,24 @@ def test_replay_after_a_snapshot_folds_only_the_remainder(tmp_path: Path) -> Non
     assert scratch.snapshot_position is None and scratch.events_folded == 129  # all but RunStarted
 
 
+def test_a_stop_request_returns_exactly_the_snapshots_stored(tmp_path: Path, monkeypatch) -> None:
+    recorder = random_runs(tmp_path / "run.db", seed=5, transitions=120)
+    asked = []
+
+    def stop() -> bool:  # yes once two snapshots are stored
+        asked.append(len(snapshots.listing(recorder, "a")))
+        return asked[-1] == 2
+
+    assert write_snapshots(recorder, "a", every=50, stop=stop) == [50, 100]
+    assert [s.position for s in snapshots.listing(recorder, "a")] == [50, 100]
+    # Inside a stretch too: asked every PROGRESS_EVERY events, the stretch under way is dropped.
+    snapshots.drop(recorder, "a")
+    monkeypatch.setattr("replay.projection.PROGRESS_EVERY", 7)
+    folded = []
+    assert write_snapshots(recorder, "a", every=50, progress=folded.append, stop=lambda: len(folded) == 3) == []
+    assert folded == [7, 14, 21] and snapshots.listing(recorder, "a") == []
+
+
 def test_a_damaged_snapshot_is_ignored_and_reported(tmp_path: Path) -> None:
     recorder = random_runs(tmp_path / "run.db", seed=2, transitions=100)
     write_snapshots(recorder, "a", every=30)

@@ -8,11 +8,12 @@ disposable snapshots table.
 from __future__ import annotations
 
 import json
+import signal
 
 import attrs
 import click
 
-from rememberer_tui.cli import CliError, cli
+from rememberer_tui.cli import CliError, cli, interrupted
 from rememberer_tui.commands.events_cmds import config_summary
 from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options, run_option
 from rememberer_tui.progress import progress
@@ -229,15 +230,25 @@ def snapshot(db: str, run: str | None, every: int, drop: bool, show: bool, **kwa
             return
         run = resolve_run(recorder, run)
         config = _what_if(run_config(recorder, run), overrides)
-        saved: list[int] = []
+        # Ctrl-C asks the fold to stop at its next check (a fraction of a second): the saves
+        # done by then are exactly the snapshots stored, and the message can say which.
+        stopping = {"now": False}
+
+        def request_stop(signum, frame) -> None:
+            stopping["now"] = True
+
+        previous = signal.signal(signal.SIGINT, request_stop)
         try:
             with progress(f"folding run {run}", run_length(recorder, run)) as advance:
-                write_snapshots(recorder, run, every=every, config=config, progress=advance, saved=saved)
-        except KeyboardInterrupt:
-            click.echo(f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r} saved"
-                       + (f", the last at position {saved[-1]}" if saved else "")
-                       + "; each is complete and used by replays. Run the command again to save them all", err=True)
-            raise SystemExit(130) from None
+                saved = write_snapshots(recorder, run, every=every, config=config, progress=advance,
+                                        stop=lambda: stopping["now"])
+        finally:
+            if not stopping["now"]:
+                signal.signal(signal.SIGINT, previous)
+        if stopping["now"]:
+            interrupted(f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r} saved"
+                        + (f", the last at position {saved[-1]}" if saved else "")
+                        + "; each is complete and used by replays. Run the command again to save them all")
     where = f" at position{'s' if len(saved) != 1 else ''} {', '.join(map(str, saved))}" if len(saved) <= 10 \
         else f" from position {saved[0]} to {saved[-1]}"
     click.echo(f"saved {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run {run!r}"

@@ -16,7 +16,7 @@ from rememberer_tui.agent.policies import LlmPolicy, OfflinePolicy
 from rememberer_tui.agent.protocol import Plan, run_plan
 from rememberer_tui.agent.session import PolicyError, Session
 from rememberer_tui.agent.tasks import TaskSpecError, parse_tasks
-from rememberer_tui.cli import CliError, cli
+from rememberer_tui.cli import CliError, cli, interrupted
 from rememberer_tui.commands.events_cmds import check_same_config, find_run_started
 from rememberer_tui.commands.pool_cmds import load_pools, warn_capacity_losses
 from rememberer_tui.envs.base import EnvError
@@ -150,6 +150,9 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
     memory_mode = "none" if no_memory else "static" if static_exemplars else "memory"
     if pools and resume:
         raise CliError("--pool starts a new run; a resumed run's pools are in its log already")
+    if pools and memory_mode != "memory":
+        raise CliError(f"--pool seeds the memory, which --{'no-memory' if no_memory else 'static-exemplars'} "
+                       "leaves unused")
     recorded = _recorded_run(db, run) if resume else None
     if llm is None:
         llm = recorded.options["llm"] if recorded is not None else (
@@ -204,9 +207,12 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
         stopping = {"now": False}
 
         def request_stop(signum, frame) -> None:
-            stopping["now"] = True
-            console.print("[yellow]stopping after the current step...[/]")
+            if not stopping["now"]:
+                stopping["now"] = True
+                console.print("[yellow]stopping after the current step...[/]")
 
+        # Installed until the results are printed (and an interrupted run has exited): a second
+        # Ctrl-C changes nothing.
         previous = signal.signal(signal.SIGINT, request_stop)
         total = len(plan.episodes())
         try:
@@ -220,21 +226,22 @@ def run(env_name: str, db: str, run: str, llm: str | None, base_url: str | None,
                 session = Session(recorder, run, env, policy, memory, seed=seed, max_steps=max_steps,
                                   stop=lambda: stopping["now"])
                 run_plan(session, plan, resume=resume, on_episode=step_done)
+            cut_short = stopping["now"]
+            rows = epoch_table(recorder.read(run=run))
+            if as_json:
+                click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+            else:
+                label = "offline policy (not an LLM)" if llm == "offline" else f"{llm}: {policy.model}"
+                Console().print(f"run [bold]{run}[/] on {env_name}, {label}, memory: {memory_mode}")
+                print_table(rows, Console())
+            if cut_short:
+                interrupted(f"interrupted: continue with `rememberer run --db {db} --run {run} --resume ...`")
         except PolicyError as exc:
             raise CliError(f"{exc}; everything up to here is recorded: fix it and add --resume") from None
         finally:
-            signal.signal(signal.SIGINT, previous)
             env.close()
-        rows = epoch_table(recorder.read(run=run))
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
-    else:
-        label = "offline policy (not an LLM)" if llm == "offline" else f"{llm}: {policy.model}"
-        Console().print(f"run [bold]{run}[/] on {env_name}, {label}, memory: {memory_mode}")
-        print_table(rows, Console())
-    if stopping["now"]:
-        click.echo(f"interrupted: continue with `rememberer run --db {db} --run {run} --resume ...`", err=True)
-        raise SystemExit(130)
+            if signal.getsignal(signal.SIGINT) is request_stop:  # not once `interrupted` ignores Ctrl-C
+                signal.signal(signal.SIGINT, previous)
 
 
 @cli.command()
