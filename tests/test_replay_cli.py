@@ -172,8 +172,23 @@ def test_terminal_escapes_in_recorded_text_are_shown_not_sent(tmp_path: Path) ->
     assert "\x1b" not in piped and "\x07" not in piped
     header, row, summary = piped.splitlines()
     assert header.split("\t") == ["task", "observation", "action", "Q", "visits", "mean reward"]
-    assert row.split("\t") == ["\\x1b]0;pwned\\x07task", "\\x1b[31mred", "a\\x09b", "1", "1", "1"]
+    assert row.split("\t") == ["\\x1b]0;pwned\\x07task", "\\x1b[31mred", "a\\tb", "1.0", "1", "1.0"]
     assert summary.startswith("1 records, 1 actions")
+
+
+def test_piped_texts_that_differ_print_differently_and_floats_in_full(tmp_path: Path) -> None:
+    db = tmp_path / "texts.db"
+    texts = ["x\ny", "x / y", "a\tb", "a\\tb", "a\\x09b", "o3\r\nCR", "o3\nCR"]
+    with open_db(db) as recorder:
+        start_run(recorder, "a")
+        for number, text in enumerate(texts):
+            append_episode(recorder, "a", f"e{number}", "T", [(text, "act", 2 / 3, "end")])
+    lines = invoke("qtable", "--db", db).output.splitlines()[1:-1]
+    assert len(lines) == len(set(lines)) == len(texts)
+    unescape = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+    shown = {re.sub(r"\\[\\tnr]", lambda m: unescape[m.group()], line.split("\t")[1]) for line in lines}
+    assert shown == set(texts)  # the escape reads back
+    assert {line.split("\t")[3] for line in lines} == {repr(2 / 3)}
 
 
 # What rich takes for a terminal (CliRunner's output is not one).

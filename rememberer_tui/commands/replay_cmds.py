@@ -17,7 +17,7 @@ from rememberer_tui.cli import CliError, cli, interrupted
 from rememberer_tui.commands.events_cmds import config_summary
 from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options, run_option
 from rememberer_tui.progress import progress
-from rememberer_tui.tables import emit, one_line
+from rememberer_tui.tables import emit
 from replay import snapshots
 from replay.diff import TableDiff, diff_rows
 from replay.fold import FoldState, json_text, qtable_rows
@@ -49,10 +49,6 @@ def _what_if(base: RLConfig, overrides: dict) -> RLConfig:
 def _changes(base: RLConfig, config: RLConfig) -> str:
     changed = [f"{k} {getattr(base, k)} -> {v}" for k, v in config.to_dict().items() if getattr(base, k) != v]
     return f" (what-if: {', '.join(changed)})" if changed else ""
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
 
 
 # A replay folding more events than this from the run's start suggests taking snapshots.
@@ -119,9 +115,8 @@ _ALL_ROWS = "pipe the output (tab-separated) or add --json to get them all"
 
 def _print_table(state: FoldState) -> None:
     emit(("task", "observation", "action", "Q", "visits", "mean reward"),
-         [(one_line(row["task"]), one_line(row["observation"]), one_line(row["action"]), _number(row["q"]),
-           str(row["visits"]), _number(row["mean_reward"])) for row in qtable_rows(state)],
-         everything=_ALL_ROWS)
+         [(row["task"], row["observation"], row["action"], row["q"], row["visits"], row["mean_reward"])
+          for row in qtable_rows(state)], everything=_ALL_ROWS)
 
 
 @cli.command()
@@ -174,14 +169,12 @@ def diff(db: str, run: str | None, at: int | None, against: int | None, as_json:
 def _print_diff(result: TableDiff) -> None:
     for label, keys in (("records added", result.records_added), ("records removed", result.records_removed)):
         if keys:
-            emit(("task", "observation"), [(one_line(task), one_line(observation)) for task, observation in keys],
-                 title=f"{label} ({len(keys)})", everything=_ALL_ROWS)
+            emit(("task", "observation"), keys, title=f"{label} ({len(keys)})", everything=_ALL_ROWS)
     if result.actions:
         emit(("", "task", "observation", "action", "Q A", "Q B", "delta", "visits A", "visits B"),
-             [(change.status, one_line(change.task), one_line(change.observation), one_line(change.action),
-               _number(change.q_a), _number(change.q_b), f"{change.delta:+.6g}", _number(change.visits_a),
-               _number(change.visits_b)) for change in result.actions],
-             title="actions, largest |delta| first", everything=_ALL_ROWS)
+             [(change.status, change.task, change.observation, change.action, change.q_a, change.q_b,
+               change.delta, change.visits_a, change.visits_b) for change in result.actions],
+             title="actions, largest |delta| first", formats={"delta": "+.6g"}, everything=_ALL_ROWS)
     click.echo(f"records: {len(result.records_added)} added, {len(result.records_removed)} removed; "
                f"actions: {result.count('added')} added, {result.count('removed')} removed, "
                f"{result.count('changed')} changed, {result.unchanged} unchanged")
@@ -260,6 +253,5 @@ def _print_snapshots(rows: list[snapshots.Snapshot]) -> None:
         click.echo("no snapshots")
         return
     emit(("run", "position", "records", "bytes", "config", "fold version"),
-         [(one_line(row.run), str(row.position), str(row.records), str(row.size),
-           config_summary(RLConfig.from_dict(json.loads(row.config)["rl"])), str(row.fold_version))
-          for row in rows])
+         [(row.run, row.position, row.records, row.size,
+           config_summary(RLConfig.from_dict(json.loads(row.config)["rl"])), row.fold_version) for row in rows])
