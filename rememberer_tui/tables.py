@@ -1,4 +1,4 @@
-r"""Tables of recorded texts on standard output (qtable, diff, snapshot --list).
+r"""Tables of recorded texts on standard output (qtable, diff, snapshot --list, log).
 
 On a terminal a person reads them: a rich table fitted to the window, a text's lines
 joined by " / ", long texts ending in an ellipsis, numbers to 6 digits, at most
@@ -12,7 +12,8 @@ none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Sized
+from itertools import islice
 
 import click
 from rich.console import Console
@@ -29,7 +30,7 @@ _VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0))}
 _FIELD = {**_VISIBLE, ord("\\"): "\\\\", ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"}
 
 # How the width left by the numbers is shared on a terminal.
-TEXT_COLUMNS = {"task": 2, "observation": 3, "action": 2, "run": 1, "config": 4}
+TEXT_COLUMNS = {"task": 2, "observation": 3, "action": 2, "run": 1, "config": 4, "stream": 1, "summary": 3}
 
 
 def one_line(text: str) -> str:
@@ -53,25 +54,30 @@ def _field(value: Cell) -> str:
     return value.translate(_FIELD) if isinstance(value, str) else repr(value)
 
 
-def emit(columns: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str | None = None,
+def emit(columns: Sequence[str], rows: Iterable[Sequence[Cell]], *, title: str | None = None,
          formats: dict[str, str] | None = None,
          everything: str = "pipe the output (tab-separated) to get them all") -> None:
-    """Print `rows` under `columns`. `formats` gives a float column's format on a terminal
-    (default ".6g"); `everything` tells a person there how to see the rows beyond
-    `TERMINAL_ROWS`."""
+    """Print `rows` under `columns`; piped, they are written as they come (a whole log can
+    stream through). `formats` gives a float column's format on a terminal (default
+    ".6g"); `everything` tells a person there how to see the rows beyond `TERMINAL_ROWS`."""
     console = Console()
     if not console.is_terminal:
-        lines = [] if title is None else [title]
-        lines += ["\t".join(columns), *("\t".join(map(_field, row)) for row in rows)]
-        click.echo("\n".join(lines))
+        if title is not None:
+            click.echo(title)
+        click.echo("\t".join(columns))
+        rows = iter(rows)
+        while chunk := list(islice(rows, 10_000)):
+            click.echo("\n".join("\t".join(map(_field, row)) for row in chunk))
         return
     specs = [(formats or {}).get(name, ".6g") for name in columns]
     table = Table(title=title, expand=True)
     for name in columns:
         table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=TEXT_COLUMNS.get(name))
-    for row in rows[:TERMINAL_ROWS]:
+    shown = list(islice(rows, TERMINAL_ROWS + 1))
+    for row in shown[:TERMINAL_ROWS]:
         # Text, not markup: WebShop's [brackets] stay as they are.
         table.add_row(*(Text(_shown(value, spec)) for value, spec in zip(row, specs)))
     console.print(table)
-    if len(rows) > TERMINAL_ROWS:
-        click.echo(f"showing the first {TERMINAL_ROWS:,} of {len(rows):,} rows; {everything}")
+    if len(shown) > TERMINAL_ROWS:
+        of = f" of {len(rows):,}" if isinstance(rows, Sized) else ""
+        click.echo(f"showing the first {TERMINAL_ROWS:,}{of} rows; {everything}")

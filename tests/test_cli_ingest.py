@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rememberer_tui import tables
 from rememberer_tui.cli import cli
 from store.recorder import SQLiteRecorder
 from tests.conftest import FIXTURES
@@ -141,6 +143,18 @@ def test_log_json_lines_are_the_stored_events(db_path: Path) -> None:
     assert rows[0]["payload"]["action"] == "search[3 ounce bright citrus deodorant sensitive skin]"
     table = invoke("log", "--db", db_path, "--limit", "5")
     assert "click[b078gtkvxy]" in table.output  # square brackets are not eaten as markup
+    header, *lines = table.output.splitlines()  # piped: tab-separated, every event
+    assert header.split("\t") == ["pos", "stream", "v", "type", "summary"]
+    assert [line.split("\t")[0] for line in lines] == ["1", "2", "3", "4", "5"]
+
+
+def test_log_on_a_terminal_shows_a_screenful_and_says_how_to_see_more(db_path: Path, monkeypatch) -> None:
+    invoke("ingest", TRACE, "--db", db_path, "--run", "demo")
+    monkeypatch.setattr(tables, "TERMINAL_ROWS", 4)
+    shown = CliRunner().invoke(cli, ["log", "--db", str(db_path)], env={"FORCE_COLOR": "1", "COLUMNS": "120"}).output
+    assert re.sub(r"\x1b\[[0-9;]*m", "", shown).splitlines()[-1] == (
+        "showing the first 4 rows; narrow it with --after/--limit/--run, or pipe the output (tab-separated) to get "
+        "them all")
 
 
 def test_verify_cli_passes_then_names_the_altered_position(db_path: Path) -> None:

@@ -13,6 +13,7 @@ from rich.text import Text
 from rememberer_tui.cli import CliError, cli
 from rememberer_tui.options import db_option, json_option, pop_rl_options, rl_options
 from rememberer_tui.progress import progress
+from rememberer_tui.tables import emit
 from store.events import EpisodeEnded, RLConfig, RunStarted, TransitionRecorded
 from store.recorder import ConcurrencyConflict, Recorded, SQLiteRecorder, StreamBatch, dumps_event
 from store.trace import DEFAULT_MAX_FIELD_BYTES, TraceError, parse_trace
@@ -147,11 +148,9 @@ def log(db: str, as_json: bool, after: int, limit: int | None, run: str | None, 
             except KeyboardInterrupt:
                 pass
             return
-        table = Table("pos", "stream", "v", "type", "summary", box=None, header_style="bold")
-        for recorded in events:
-            table.add_row(str(recorded.position), Text(recorded.stream), str(recorded.version),
-                          recorded.type, Text(_summary(recorded)))
-        console.print(table)
+        emit(("pos", "stream", "v", "type", "summary"),
+             ((r.position, r.stream, r.version, r.type, _summary(r)) for r in events),
+             everything="narrow it with --after/--limit/--run, or pipe the output (tab-separated) to get them all")
 
 
 @cli.command()
