@@ -5,7 +5,9 @@ Event ids are derived from positions, so nothing random enters a test.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from hypothesis import strategies as st
 
 from replay.fold import FoldState
 from store.events import (
@@ -40,9 +42,9 @@ class Log:
     def start_run(self) -> Recorded:
         return self.add(RunStarted, run=self.run)
 
-    def start(self, episode: str, task: str) -> Recorded:
+    def start(self, episode: str, task: str, split: str = "train") -> Recorded:
         self.steps[episode] = 0
-        return self.add(EpisodeStarted, episode, episode=episode, task=task)
+        return self.add(EpisodeStarted, episode, episode=episode, task=task, split=split)
 
     def step(self, episode: str, observation: str, action: str, reward: float, next_observation: str,
              *, terminated: bool = False, truncated: bool = False, reason: str = "") -> Recorded:
@@ -73,6 +75,45 @@ class Log:
 
     def forget(self, task: str, observation: str, reason: str = "") -> Recorded:
         return self.add(RecordForgotten, task=task, observation=observation, reason=reason)
+
+
+def draw_run(draw: Callable, *, tasks: Sequence[str], observations: Sequence[str], actions: Sequence[str],
+             rewards: Sequence[float], endings: Sequence[str], max_length: int, splits: Sequence[str] = ("train",),
+             side_event: Callable[[Callable, Log], None] | None = None, side_odds: int = 10) -> Log:
+    """A run of 1-5 episodes interleaved at random (for `st.composite` strategies): each
+    ends one of `endings` (terminated or truncated: its last step's flag; ended: an
+    EpisodeEnded without one; open: neither), and `side_event(draw, log)` comes between
+    events once in `side_odds`."""
+    scripts: dict[str, list[tuple]] = {}
+    for e in range(draw(st.integers(1, 5))):
+        length = draw(st.integers(1, max_length))
+        states = draw(st.lists(st.sampled_from(observations), min_size=length + 1, max_size=length + 1))
+        ending = draw(st.sampled_from(endings))
+        ops = [("start", draw(st.sampled_from(tasks)), draw(st.sampled_from(splits)))]
+        for t in range(length):
+            last = t == length - 1
+            ops.append(("step", states[t], draw(st.sampled_from(actions)), draw(st.sampled_from(rewards)),
+                        states[t + 1], last and ending == "terminated", last and ending == "truncated"))
+        if ending != "open":
+            ops.append(("end",))
+        scripts[f"e{e}"] = ops
+    log = Log()
+    log.start_run()
+    while scripts:
+        if side_event is not None and draw(st.integers(0, side_odds - 1)) == 0:
+            side_event(draw, log)
+        episode = draw(st.sampled_from(sorted(scripts)))
+        op = scripts[episode].pop(0)
+        if not scripts[episode]:
+            del scripts[episode]
+        if op[0] == "start":
+            log.start(episode, op[1], op[2])
+        elif op[0] == "step":
+            _, o, a, r, o2, terminated, truncated = op
+            log.step(episode, o, a, r, o2, terminated=terminated, truncated=truncated)
+        else:
+            log.end(episode)
+    return log
 
 
 def state_parts(state: FoldState) -> tuple:

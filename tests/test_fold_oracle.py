@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from replay.fold import fold, initial_state, qtable_rows
 from replay.trail import Pruning
 from store.events import EpisodeEnded, EpisodeStarted, RecordForgotten, RLConfig, TransitionRecorded
-from tests.fold_log import Log
+from tests.fold_log import Log, draw_run
 
 # Powers of these are exact however they are computed (pow or repeated products).
 EXACT_GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -170,39 +170,13 @@ configs = st.builds(
 def runs(draw) -> Log:
     """Interleaved episodes over few states (so values repeat and bootstraps read learned
     ones), ending terminated, truncated or not at all; some test-split; some forgetting."""
-    scripts: dict[str, list[tuple]] = {}
-    for e in range(draw(st.integers(1, 5))):
-        length = draw(st.integers(1, 6))
-        obs = draw(st.lists(st.sampled_from("ABC"), min_size=length + 1, max_size=length + 1))
-        ending = draw(st.sampled_from(["terminated", "truncated", "open"]))
-        split = draw(st.sampled_from(["train", "train", "train", "test"]))
-        ops = [("start", draw(st.sampled_from(["t1", "t2"])), split)]
-        for t in range(length):
-            last = t == length - 1
-            ops.append(("step", obs[t], draw(st.sampled_from("xyz")),
-                        draw(st.sampled_from([0.0, 0.1, 1.0, -0.5, 0.375, 2.0])), obs[t + 1],
-                        last and ending == "terminated", last and ending == "truncated"))
-        if ending != "open":
-            ops.append(("end",))
-        scripts[f"e{e}"] = ops
-    log = Log()
-    log.start_run()
-    while scripts:
-        if draw(st.integers(0, 14)) == 0:
-            log.forget(draw(st.sampled_from(["t1", "t2"])), draw(st.sampled_from("ABC")))
-        episode = draw(st.sampled_from(sorted(scripts)))
-        op = scripts[episode].pop(0)
-        if not scripts[episode]:
-            del scripts[episode]
-        if op[0] == "start":
-            log.add(EpisodeStarted, episode, episode=episode, task=op[1], split=op[2])
-            log.steps[episode] = 0
-        elif op[0] == "step":
-            _, o, a, r, o2, terminated, truncated = op
-            log.step(episode, o, a, r, o2, terminated=terminated, truncated=truncated)
-        else:
-            log.end(episode)
-    return log
+    return draw_run(draw, tasks=["t1", "t2"], observations="ABC", actions="xyz",
+                    rewards=[0.0, 0.1, 1.0, -0.5, 0.375, 2.0], endings=["terminated", "truncated", "open"],
+                    max_length=6, splits=["train", "train", "train", "test"], side_event=_forget, side_odds=15)
+
+
+def _forget(draw, log: Log) -> None:
+    log.forget(draw(st.sampled_from(["t1", "t2"])), draw(st.sampled_from("ABC")))
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

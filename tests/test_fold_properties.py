@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from replay.fold import FoldState, fold, initial_state, trail_for
 from replay.trail import replay_trail
 from store.events import PoolAction, PoolRecord, RLConfig
-from tests.fold_log import Log, state_parts
+from tests.fold_log import Log, draw_run, state_parts
 
 TASKS = ["t1", "t2"]
 OBSERVATIONS = ["A", "B", "C", "D"]
@@ -34,39 +34,8 @@ configs = st.builds(
 @st.composite
 def runs(draw) -> Log:
     """Episodes interleaved at random, with pool imports and forgotten records between."""
-    scripts: dict[str, list[tuple]] = {}
-    for e in range(draw(st.integers(1, 5))):
-        task = draw(st.sampled_from(TASKS))
-        length = draw(st.integers(1, 5))
-        observations = draw(st.lists(st.sampled_from(OBSERVATIONS), min_size=length + 1,
-                                     max_size=length + 1))
-        ending = draw(st.sampled_from(ENDINGS))
-        ops = [("start", task)]
-        for t in range(length):
-            last = t == length - 1
-            ops.append(("step", observations[t], draw(st.sampled_from(ACTIONS)),
-                        draw(st.sampled_from(REWARDS)), observations[t + 1],
-                        last and ending == "terminated", last and ending == "truncated"))
-        if ending != "open":
-            ops.append(("end",))
-        scripts[f"e{e}"] = ops
-    log = Log()
-    log.start_run()
-    while scripts:
-        if draw(st.integers(0, 9)) == 0:
-            _side_event(draw, log)
-        episode = draw(st.sampled_from(sorted(scripts)))
-        op = scripts[episode].pop(0)
-        if not scripts[episode]:
-            del scripts[episode]
-        if op[0] == "start":
-            log.start(episode, op[1])
-        elif op[0] == "step":
-            _, o, a, r, o2, terminated, truncated = op
-            log.step(episode, o, a, r, o2, terminated=terminated, truncated=truncated)
-        else:
-            log.end(episode)
-    return log
+    return draw_run(draw, tasks=TASKS, observations=OBSERVATIONS, actions=ACTIONS, rewards=REWARDS,
+                    endings=ENDINGS, max_length=5, side_event=_side_event)
 
 
 def _side_event(draw, log: Log) -> None:
