@@ -247,18 +247,14 @@ def test_an_interrupted_snapshot_keeps_whole_snapshots_and_says_so(tmp_path: Pat
         writer.send_signal(signal.SIGINT)  # an impatient second one must not turn the exit into a traceback
         _, err = writer.communicate(timeout=60)
         saved = [s.position for s in snapshots.listing(recorder)]
-    assert writer.returncode == 130 and len(saved) < recorder_length(db)
+        last = recorder.max_position()
+    assert writer.returncode == 130 and len(saved) < last
     assert err.splitlines() == [
         f"interrupted: {len(saved)} snapshot{'s' if len(saved) != 1 else ''} of run 'a' saved, the last at "
         f"position {max(saved)}; each is complete and used by replays. Run the command again to save them all"]
     used = invoke("qtable", "--db", db, "--at", max(saved))
     assert used.stderr == f"replayed from the snapshot at {max(saved)}\n"
     assert used.stdout == invoke("qtable", "--db", db, "--at", max(saved), "--no-snapshots").stdout
-
-
-def recorder_length(db: Path) -> int:
-    with open_db(db) as recorder:
-        return recorder.max_position()
 
 
 def test_a_what_if_item_capacity_leaves_the_file_unchanged(tmp_path: Path) -> None:
