@@ -55,7 +55,7 @@ from store.recorder import Recorded
 # The fold's own version: bump it whenever its arithmetic, `FoldState.to_json`, the default
 # similarity or a matcher's scores (which decide evictions under item capacity) change, so
 # snapshots written by older code are simply not used (replay/snapshots.py).
-FOLD_VERSION = 2
+FOLD_VERSION = 3
 
 class FoldError(ValueError):
     """The events cannot be folded: out of order, or a transition outside an open episode."""
@@ -417,7 +417,8 @@ def _plain_transition(state: FoldState, event: TransitionRecorded, position: int
 
 
 def _on_pool_imported(state: FoldState, event: PoolImported, position: int) -> None:
-    """Seed records with the pool's values; a record already present is replaced."""
+    """Seed records with the pool's values; a record already present is replaced (its
+    actions the pool lacks leave a fact, like a pruning: every removal is explained)."""
     tables = state.tables
     for seed in event.records:
         key = (seed.task, seed.observation)
@@ -428,6 +429,12 @@ def _on_pool_imported(state: FoldState, event: PoolImported, position: int) -> N
             if record is None:
                 continue
         else:
+            kept = {pool_action.action for pool_action in seed.actions}
+            state.facts.extend(
+                Pruning(position=position, task=key[0], observation=key[1], action=action, q=stats.q,
+                        mean_reward=stats.mean_reward, visits=stats.visits,
+                        reason=f"the pool imported from {event.source!r} replaces this record, without this action")
+                for action, stats in record.actions.items() if action not in kept)
             _drop_trails(state, key, record.actions)
             record.actions = {}
             if tables is not None:

@@ -287,6 +287,21 @@ def test_imported_seed_then_an_update_continues_from_its_values() -> None:
     assert [t[("T", "S")]["a"].visits for t in double.tables] == [1, 1]
 
 
+def test_a_pool_replacing_a_record_explains_the_actions_it_drops() -> None:
+    log = Log()
+    log.episode("e1", "T", [("S", "a", 1.0, "R"), ("R", "b", 0.5, "end")])
+    log.episode("e2", "T", [("S", "c", 0.0, "end")])
+    log.pool([PoolRecord(task="T", observation="S", actions=[PoolAction(action="a", q=0.25, visits=1)])],
+             source="again.yaml")
+    state = run(log, trail=True)
+    assert list(state.records[("T", "S")].actions) == ["a"]
+    assert [(f.position, f.action, f.q, f.visits, f.reason) for f in state.facts] == [
+        (len(log.events), "c", 0.0, 1,
+         "the pool imported from 'again.yaml' replaces this record, without this action")]
+    assert [e.kind for e in trail_for(state, ("T", "S"), "a")] == ["seed"]  # its old updates went with it
+    assert list(state.records[("T", "R")].actions) == ["b"]  # a record the pool lacks stays as it was
+
+
 def test_record_forgotten_drops_the_record_and_history_restarts() -> None:
     log = Log()
     log.episode("e1", "T", WORKED)
