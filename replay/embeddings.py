@@ -116,8 +116,10 @@ class Embedder:
         self.encoded = 0
         self._model: Any = None
         self._vectors: dict[str, np.ndarray] = {}
+        self._table = False  # known to exist: a reader asks the database until it does
         if db is not None and stores:
             ensure_schema(db)
+            self._table = True
 
     def vector(self, digest: str) -> np.ndarray:
         """The vector of a text hash already embedded through `hashes`."""
@@ -143,7 +145,10 @@ class Embedder:
         return np.stack([self._vectors[d] for d in digests])
 
     def _load_stored(self, digests: list[str]) -> None:
-        if self.db is None or not (self.stores or self.db[TABLE].exists()):
+        if self.db is None:
+            return
+        self._table = self._table or self.db[TABLE].exists()
+        if not self._table:
             return
         for start in range(0, len(digests), READ_CHUNK):
             chunk = digests[start:start + READ_CHUNK]

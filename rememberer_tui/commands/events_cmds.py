@@ -139,8 +139,8 @@ def log(db: str, as_json: bool, after: int, limit: int | None, run: str | None, 
             except KeyboardInterrupt:
                 pass
             return
-        console = Console()
         if follow:
+            console = Console()
             try:
                 for recorded in events:
                     console.print(f"{recorded.position:>7} {recorded.stream:<24} {recorded.type:<20} "
