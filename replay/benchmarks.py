@@ -2,7 +2,8 @@
 
 A seeded synthetic run (1,000,000 transitions over 10,000 states, 5 actions each, episodes
 of about 10 steps) is written through the recorder into a temporary database, then:
-the fold rate from the log (read + decode + fold), a plain dict-of-dicts Q-learning loop
+the fold rate from the log (read + decode + fold; with the helper process that reads while
+the fold runs, and in one process), a plain dict-of-dicts Q-learning loop
 over the same transitions in memory as the reference point, a plain sqlite3 + json.loads
 read of the same rows, `replay_run(upto=...)` at several positions with snapshots every
 100,000 events (the issue's spacing) and every 25,000 (the `snapshot` command's default),
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -137,6 +139,12 @@ def plain_fold(transitions: list[tuple[str, str, str, float, str, bool]], gamma:
     return q
 
 
+def _cpu_seconds() -> float:
+    """Processor time of this process and of its finished children (the helper readers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def median_seconds(work: Callable[[], object], repeat: int = 3) -> float:
     """The median wall-clock time of `repeat` runs of `work` (the machine is noisy)."""
     times = []
@@ -186,12 +194,16 @@ def _qtable_at(recorder: SQLiteRecorder, every: int) -> dict:
                      "write_s": round(time.perf_counter() - started, 2),
                      "size_mb": round(sum(s.size for s in snapshots.listing(recorder, "bench")) / 1e6, 1)}
     at, folded = {}, {}
-    for target in sorted({every // 2, 5 * every + every // 2, saved[-2] - 1, saved[-1]}):
+    targets = sorted({every // 2, 5 * every + every // 2, saved[-2] - 1, saved[-1]})
+    for target in targets:
         stats = ReplayStats()
         at[str(target)] = round(median_seconds(
             lambda: replay_run(recorder, "bench", upto=target, stats=stats)), 3)
         folded[str(target)] = stats.events_folded // 3
-    figures |= {"s": at, "events_folded": folded, "max_s": max(at.values())}
+    worst = saved[-2] - 1  # nearly `every` events after the snapshot before it
+    figures |= {"s": at, "events_folded": folded, "max_s": max(at.values()),
+                "worst_one_process_s": round(median_seconds(
+                    lambda: replay_run(recorder, "bench", upto=worst, helper=False)), 3)}
     return figures
 
 
@@ -210,21 +222,28 @@ def bench_replay(quick: bool = False, records: int | None = None, **_) -> dict:
             events = recorder.max_position()
             figures["events"] = events
 
-            # Three folds: the median is the figure; processor time shows what the
-            # machine's other load took from the wall-clock time.
-            walls, cpus = [], []
-            for _ in range(3):
-                started, cpu = time.perf_counter(), time.process_time()
-                state = replay_run(recorder, "bench", use_snapshots=False)
-                walls.append(time.perf_counter() - started)
-                cpus.append(time.process_time() - cpu)
-            seconds = statistics.median(walls)
-            figures["fold_from_log_s"] = round(seconds, 2)
-            figures["fold_from_log_runs_s"] = [round(w, 2) for w in walls]
-            figures["fold_from_log_transitions_per_s"] = _rate(transitions, seconds)
-            figures["fold_from_log_best_transitions_per_s"] = _rate(transitions, min(walls))
-            figures["fold_from_log_cpu_transitions_per_s"] = _rate(transitions, statistics.median(cpus))
-            figures["fold_from_log_events_per_s"] = _rate(events, seconds)
+            # Three folds each way: the median is the figure. By default a replay this long
+            # reads the log in a helper process while it folds (store/reader_process.py);
+            # "one process" is the same replay with helper=False. Processor time (this
+            # process and the helper) shows what the machine's other load took.
+            for label, helper in (("", None), ("_one_process", False)):
+                walls, cpus = [], []
+                for _ in range(3):
+                    started, cpu = time.perf_counter(), _cpu_seconds()
+                    stats = ReplayStats()
+                    state = replay_run(recorder, "bench", use_snapshots=False, helper=helper, stats=stats)
+                    walls.append(time.perf_counter() - started)
+                    cpus.append(_cpu_seconds() - cpu)
+                seconds = statistics.median(walls)
+                figures[f"fold_from_log{label}_helper"] = stats.helper
+                figures[f"fold_from_log{label}_runs_s"] = [round(w, 2) for w in walls]
+                figures[f"fold_from_log{label}_transitions_per_s"] = _rate(transitions, seconds)
+                figures[f"fold_from_log{label}_best_transitions_per_s"] = _rate(transitions, min(walls))
+                figures[f"fold_from_log{label}_cpu_s"] = round(statistics.median(cpus), 2)
+            figures["fold_from_log_speedup_from_helper"] = round(
+                figures["fold_from_log_transitions_per_s"] / figures["fold_from_log_one_process_transitions_per_s"], 2)
+            figures["fold_from_log_events_per_s"] = round(
+                figures["fold_from_log_transitions_per_s"] * events / transitions)
             figures["records"] = len(state.records)
 
             seconds = median_seconds(lambda: sum(

@@ -196,7 +196,7 @@ class FoldState:
                   listeners: Iterable[FoldListener] = ()) -> FoldState:
         """The state `to_json` wrote. Give the similarity the original fold had, if not
         the default: it is code, not data."""
-        with _gc_paused():
+        with gc_paused():
             return cls._from_data(json.loads(text), similarity, listeners)
 
     @classmethod
@@ -719,7 +719,7 @@ def _announce(state: FoldState, record: Record, added: bool) -> None:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Loading creates ~10^5 container objects (no cycles among them); the cyclic garbage
     collector, run every few hundred of them over ever more objects, would double the time."""
     enabled = gc.isenabled()

@@ -123,6 +123,16 @@ def save(recorder: SQLiteRecorder, run: str, cfg_hash: str, config: str, positio
     )
 
 
+def latest_position(recorder: SQLiteRecorder, run: str, cfg_hash: str, upto: int) -> int:
+    """The position of the newest snapshot at or before `upto` (0 without one), before any
+    check of it: where a replay will most likely start."""
+    if not _exists(recorder):
+        return 0
+    return recorder.conn.execute(
+        f"SELECT max(position) FROM {TABLE} WHERE run = ? AND config_hash = ? AND fold_version = ?"
+        " AND position <= ?", (run, cfg_hash, FOLD_VERSION, upto)).fetchone()[0] or 0
+
+
 def latest(recorder: SQLiteRecorder, run: str, cfg_hash: str, upto: int | None,
            report: Callable[[str], None] | None = None) -> Loaded | None:
     """The newest usable snapshot at or before `upto`; damaged ones, and ones folded from

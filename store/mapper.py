@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from math import isfinite
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -130,7 +131,25 @@ def from_row_fields(event_type: str, schema_version: int, payload_json: str, eve
     The payload is validated again (by the class, or for the hot types by an equivalent
     check, see below), so a damaged row is refused here.
     """
+    hot = hot_row(event_type, schema_version, payload_json, event_id)
+    if hot is not None:
+        return hot_event(*hot)
     cls = EVENT_TYPES.get(event_type)
+    payload = _payload(event_type, payload_json)
+    if cls is None or schema_version != cls.SCHEMA_VERSION:
+        payload = upcast(event_type, schema_version, payload)
+    if "event_id" in payload:
+        raise EventValidationError(f"{event_type} payload holds event_id, which has its own column")
+    try:
+        return cls(event_id=event_id, **payload)
+    except TypeError as exc:  # a field the class does not have, or a missing one
+        unknown = sorted(payload.keys() - _PAYLOAD_NAMES[cls])
+        if unknown:
+            raise EventValidationError(f"{event_type} has unknown field(s): {', '.join(unknown)}") from None
+        raise EventValidationError(f"{event_type}: {exc}") from None
+
+
+def _payload(event_type: str, payload_json: str) -> dict:
     try:
         # The decoder's scanner itself: stored payloads are canonical (no surrounding
         # whitespace), and raw_decode would only add a Python frame per row.
@@ -143,85 +162,92 @@ def from_row_fields(event_type: str, schema_version: int, payload_json: str, eve
         raise EventValidationError(f"{event_type} payload is not valid JSON (extra data at {end})")
     if not isinstance(payload, dict):
         raise EventValidationError(f"{event_type} payload is not a JSON object")
-    if cls is None or schema_version != cls.SCHEMA_VERSION:
-        payload = upcast(event_type, schema_version, payload)
-    else:
-        rebuild = _HOT.get(cls)
-        if rebuild is not None and type(event_id) is str and event_id != "":
-            try:
-                event = rebuild(payload, event_id)
-            except KeyError:  # a field missing (with another in its place)
-                event = None
-            if event is not None:
-                return event
-    if "event_id" in payload:
-        raise EventValidationError(f"{event_type} payload holds event_id, which has its own column")
-    try:
-        return cls(event_id=event_id, **payload)
-    except TypeError as exc:  # a field the class does not have, or a missing one
-        unknown = sorted(payload.keys() - _PAYLOAD_NAMES[cls])
-        if unknown:
-            raise EventValidationError(f"{event_type} has unknown field(s): {', '.join(unknown)}") from None
-        raise EventValidationError(f"{event_type}: {exc}") from None
+    return payload
 
 
 # --------------------------------------------------------------------------- hot rows
 # Replay decodes every transition of a run, and attrs' constructor (a keyword call, then
 # one validator call and one converter call per field) is most of that cost. For the types
 # replay reads most, one function checks exactly what their validators check and, if the
-# row passes, rebuilds the event by writing its instance dict. The key set is checked by
-# counting the keys and reading every field (a missing one raises KeyError). Any other row
-# takes the constructor, which names the problem. tests/test_mapper.py holds the two paths
-# to the same result.
+# row passes, the payload itself becomes the event's instance dict (`hot_event`). The key
+# set is checked by counting the keys and reading every field (a missing one raises
+# KeyError). Any other row takes the constructor, which names the problem.
+# tests/test_mapper.py holds the two paths to the same result. The dict is plain data, so
+# a reader in another process can check rows and hand it over (store/reader_process.py).
 
 _scan = _DECODER.scan_once
 _new = object.__new__
+_set = object.__setattr__
 _ONLY_STR = {str}
 
 
-def _instance(cls: type[Event], payload: dict, event_id: str) -> Event:
+def hot_row(event_type: str, schema_version: int, payload_json: str,
+            event_id: str) -> tuple[type[Event], dict] | None:
+    """(class, instance dict) of a well-formed current row of a hot type; None for any
+    other row, which `from_row_fields` reads through the constructor."""
+    cls = EVENT_TYPES.get(event_type)
+    check = _HOT.get(cls)
+    if check is None or schema_version != cls.SCHEMA_VERSION or type(event_id) is not str or event_id == "":
+        return None
+    try:
+        payload, end = _scan(payload_json, 0)
+    except (StopIteration, ValueError):
+        return None
+    try:
+        if end != len(payload_json) or type(payload) is not dict or not check(payload):
+            return None
+    except KeyError:  # a field missing (with another in its place)
+        return None
+    payload["event_id"] = event_id
+    return cls, payload
+
+
+def hot_event(cls: type[Event], fields: dict) -> Event:
+    """The event whose instance dict `hot_row` gave (the dict becomes the event's own)."""
     event = _new(cls)
-    fields = event.__dict__
-    fields.update(payload)
-    fields["event_id"] = event_id
+    _set(event, "__dict__", fields)
     return event
 
 
-def _transition(p: dict, event_id: str) -> Event | None:
-    episode, step, reward, terminated, truncated, actions = (
-        p["episode"], p["step"], p["reward"], p["terminated"], p["truncated"], p["available_actions"])
+def _transition(p: dict) -> bool:
+    """Checks a transition payload; turns its available actions into the field's tuple."""
+    episode, step, observation, action, reward, next_observation, terminated, truncated, reason, actions = (
+        _TRANSITION(p))
     if (len(p) == 10 and type(episode) is str and episode != "" and type(step) is int and step >= 0
-            and type(p["observation"]) is str and type(p["action"]) is str
-            and type(p["next_observation"]) is str and type(p["reason"]) is str
+            and type(observation) is str and type(action) is str
+            and type(next_observation) is str and type(reason) is str
             and type(reward) is float and isfinite(reward)
             and type(terminated) is bool and type(truncated) is bool and not (terminated and truncated)
             and type(actions) is list and (not actions or set(map(type, actions)) == _ONLY_STR)):
-        event = _instance(TransitionRecorded, p, event_id)
-        event.__dict__["available_actions"] = tuple(actions)
-        return event
-    return None
+        p["available_actions"] = tuple(actions)
+        return True
+    return False
 
 
-def _episode_started(p: dict, event_id: str) -> Event | None:
-    episode, epoch, split = p["episode"], p["epoch"], p["split"]
-    if (len(p) == 5 and type(episode) is str and episode != "" and type(p["task"]) is str
-            and type(p["task_id"]) is str and type(split) is str and split in SPLITS
-            and type(epoch) is int and epoch >= 0):
-        return _instance(EpisodeStarted, p, event_id)
-    return None
+def _episode_started(p: dict) -> bool:
+    episode, task, task_id, split, epoch = _EPISODE_STARTED(p)
+    return (len(p) == 5 and type(episode) is str and episode != "" and type(task) is str
+            and type(task_id) is str and type(split) is str and split in SPLITS
+            and type(epoch) is int and epoch >= 0)
 
 
-def _episode_ended(p: dict, event_id: str) -> Event | None:
-    episode, total, steps = p["episode"], p["total_reward"], p["steps"]
-    if (len(p) == 4 and type(episode) is str and episode != "" and type(total) is float
-            and isfinite(total) and type(p["success"]) is bool and type(steps) is int and steps >= 0):
-        return _instance(EpisodeEnded, p, event_id)
-    return None
+def _episode_ended(p: dict) -> bool:
+    episode, total, success, steps = _EPISODE_ENDED(p)
+    return (len(p) == 4 and type(episode) is str and episode != "" and type(total) is float
+            and isfinite(total) and type(success) is bool and type(steps) is int and steps >= 0)
 
 
-# cls -> the fast rebuild of a well-formed row (None when it is not: the constructor decides).
-_HOT: dict[type[Event], Callable[[dict, str], Event | None]] = {
+_TRANSITION = itemgetter(*_PAYLOAD_FIELDS[TransitionRecorded])
+_EPISODE_STARTED = itemgetter(*_PAYLOAD_FIELDS[EpisodeStarted])
+_EPISODE_ENDED = itemgetter(*_PAYLOAD_FIELDS[EpisodeEnded])
+
+
+# cls -> the check of a payload of that type: True when well formed (the constructor
+# decides otherwise).
+_HOT: dict[type[Event], Callable[[dict], bool]] = {
     TransitionRecorded: _transition,
     EpisodeStarted: _episode_started,
     EpisodeEnded: _episode_ended,
 }
+# The hot types in a fixed order: a type's index is its code between reader processes.
+HOT_TYPES: tuple[type[Event], ...] = tuple(_HOT)

@@ -222,7 +222,8 @@ def test_a_snapshot_folded_from_another_log_is_not_used(tmp_path: Path) -> None:
 
 def test_writing_snapshots_does_not_hold_the_write_lock(tmp_path: Path) -> None:
     """A live session appends while snapshots are written: between two snapshots the
-    writer gets the lock at once, and its events are folded into the later snapshots."""
+    writer gets the lock at once. The snapshots cover the log as it was when writing
+    began (what a helper process reading it sees); later events are for the next replay."""
     recorder = spec_example(tmp_path / "spec.db")
     writer = SQLiteRecorder(tmp_path / "spec.db", busy_timeout=0.2, clock=fixed_clock)
     appended: list[int] = []
@@ -233,10 +234,14 @@ def test_writing_snapshots_does_not_hold_the_write_lock(tmp_path: Path) -> None:
             appended.append(writer.max_position())
 
     saved = write_snapshots(recorder, "spec", every=4, progress=progress)
-    assert appended == [14] and saved == [4, 8, 12, 14]
+    assert appended == [14] and saved == [4, 8, 11]
     last = snapshots.latest(recorder, "spec", snapshots.config_hash(RLConfig()), None)
-    assert last.position == 14
-    assert last.state_json == replay_run(recorder, "spec", use_snapshots=False).to_json()
+    assert last.position == 11
+    assert last.state_json == replay_run(recorder, "spec", upto=11, use_snapshots=False).to_json()
+    stats = ReplayStats()
+    assert (replay_run(recorder, "spec", stats=stats).to_json()
+            == replay_run(recorder, "spec", use_snapshots=False).to_json())
+    assert (stats.snapshot_position, stats.events_folded) == (11, 3)
 
 
 def test_snapshots_of_an_item_capacity_run_fold_with_its_matcher_and_are_used(tmp_path: Path) -> None:

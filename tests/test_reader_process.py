@@ -1,0 +1,192 @@
+"""The log read by a helper process (store/reader_process.py): the events one process reads,
+its errors word for word, a replay byte for byte, and a child that never outlives its reader."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from replay import projection, snapshots
+from replay.benchmarks import synthetic_episodes, write_synthetic_run
+from replay.fold import FOLDED_TYPES
+from replay.projection import ReplayStats, replay_run, write_snapshots
+from store import reader_process
+from store.events import (
+    EventValidationError,
+    ExperienceRetrieved,
+    LlmExchanged,
+    PoolAction,
+    PoolImported,
+    PoolRecord,
+    RecordForgotten,
+)
+from store.mapper import canonical_json
+from store.recorder import SQLiteRecorder, StoreError
+from tests.conftest import fixed_clock
+from tests.replay_runs import random_runs
+
+
+def insert_raw(recorder: SQLiteRecorder, run: str, type_: str, schema_version: int, payload: str) -> int:
+    """A row as another version of rememberer (or damage) left it; reads do not check the chain."""
+    position = recorder.max_position() + 1
+    recorder.conn.execute(
+        "INSERT INTO events (position, stream, run, version, event_id, type, schema_version, payload,"
+        " recorded_at, hash) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+        (position, f"{run}/raw-{position}", run, f"raw-{position}", type_, schema_version, payload,
+         fixed_clock(), "0" * 64))
+    return position
+
+
+def both(recorder: SQLiteRecorder, run: str, after: int = 0, types=None) -> tuple[list, list]:
+    upto = recorder.max_position()
+    here = list(recorder.read_events(after, run=run, upto=upto, types=types))
+    there = list(reader_process.read_events(recorder, after, upto=upto, run=run, types=types))
+    return here, there
+
+
+def test_the_helper_reads_every_kind_of_row_as_this_process_does(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "mixed.db", 5, runs=("a", "b"), transitions=200)
+    recorder.append([PoolImported("pool.yaml", "generic", [PoolRecord("t", "o", [PoolAction("x", q=0.5, visits=2)])]),
+                     RecordForgotten("t", "o", "gone"),
+                     LlmExchanged("e", 0, "m", messages=[{"role": "user", "content": "é\n\"x\""}]),
+                     ExperienceRetrieved("e", 0, "t", "o", records=[{"q": 1.5}])], "a", None)
+    # An old schema version (upcast on reading) and a transition whose fields hold escapes.
+    insert_raw(recorder, "a", "TransitionRecorded", 1, canonical_json(
+        {"episode": "e", "step": 3, "observation": "cart\t\u2028", "action": "click[buy]", "reward": 1.0,
+         "next_observation": "thanks", "done": True, "reason": "it matches"}))
+    for run, after, types in (("a", 0, None), ("b", 0, None), ("a", 57, FOLDED_TYPES), ("a", 0, FOLDED_TYPES)):
+        here, there = both(recorder, run, after, types)
+        assert len(here) > 100
+        assert [(p, type(e), e, repr(e)) for p, e in there] == [(p, type(e), e, repr(e)) for p, e in here]
+
+
+def test_a_damaged_row_fails_in_the_helper_with_the_same_error(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "damaged.db", 6, transitions=40)
+    bad = insert_raw(recorder, "a", "TransitionRecorded", 2, '{"episode": "e", "step": ')
+    upto = recorder.max_position()
+    with pytest.raises(EventValidationError) as here:
+        list(recorder.read_events(0, run="a", upto=upto))
+    events = reader_process.read_events(recorder, 0, upto=upto, run="a")
+    read = []
+    with pytest.raises(EventValidationError) as there:
+        for position, _event in events:
+            read.append(position)
+    assert str(there.value) == str(here.value) and "not valid JSON" in str(here.value)
+    assert read[-1] < bad and len(read) > 30  # everything before the damaged row arrived
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 24,000 events: more than the pipe holds, so the child is still at work after
+    the first event is read."""
+    path = tmp_path_factory.mktemp("long") / "long.db"
+    with SQLiteRecorder(path, synchronous="OFF", clock=fixed_clock) as recorder:
+        write_synthetic_run(recorder, "long", synthetic_episodes(2, 20_000, 400))
+    return path
+
+
+def reader_children() -> list[int]:
+    """Processes this one started that run store.reader_process (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"store.reader_process" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_closing_or_dropping_the_iterator_stops_the_child(long_run: Path) -> None:
+    with SQLiteRecorder(long_run, create=False) as recorder:
+        upto = recorder.max_position()
+        events = reader_process.read_events(recorder, 0, upto=upto, run="long")
+        next(events)
+        (child,) = reader_children()
+        events.close()
+        assert not Path(f"/proc/{child}").exists()  # killed and reaped
+        events = reader_process.read_events(recorder, 0, upto=upto, run="long")
+        (child,) = reader_children()
+        del events
+        gc.collect()
+        assert not Path(f"/proc/{child}").exists()
+
+
+def test_a_killed_reader_is_a_one_line_error_not_a_hang(long_run: Path) -> None:
+    with SQLiteRecorder(long_run, create=False) as recorder:
+        events = reader_process.read_events(recorder, 0, upto=recorder.max_position(), run="long")
+        next(events)
+        (child,) = reader_children()
+        os.kill(child, signal.SIGKILL)
+        with pytest.raises(StoreError, match=r"^the process reading the log ended early: it was killed by "
+                                             r"signal 9 \(SIGKILL\)$"):
+            for _ in events:
+                pass
+
+
+def test_a_reader_that_cannot_open_the_log_says_why(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "gone.db", 7, transitions=20)
+    recorder.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+    # The recorder keeps its open file; the path now names something else.
+    os.replace(tmp_path / "gone.db", tmp_path / "moved.db")
+    (tmp_path / "gone.db").write_bytes(b"not a database, " * 512)
+    with pytest.raises(StoreError, match=r"^the process reading the log ended early: DatabaseError: file is "
+                                         r"not a database$"):
+        list(reader_process.read_events(recorder, 0, upto=recorder.max_position(), run="a"))
+
+
+def test_a_long_replay_uses_the_helper_and_folds_the_same_bytes(long_run: Path) -> None:
+    with SQLiteRecorder(long_run, create=False) as recorder:
+        upto = recorder.max_position() - 7  # an episode left open
+        used, inline = ReplayStats(), ReplayStats()
+        state = replay_run(recorder, "long", upto=upto, stats=used)
+        assert used.helper and used.events_folded > 20_000
+        expected = replay_run(recorder, "long", upto=upto, stats=inline, helper=False)
+        assert not inline.helper
+        assert state.to_json() == expected.to_json() and state.position == expected.position == upto
+
+
+def test_the_helper_starts_after_a_snapshot_and_after_a_damaged_one(tmp_path: Path) -> None:
+    recorder = random_runs(tmp_path / "snap.db", 8, runs=("a", "b"), transitions=300)
+    write_snapshots(recorder, "a", every=100)
+    positions = [s.position for s in snapshots.listing(recorder, "a")]
+    upto = recorder.max_position()
+    expected = replay_run(recorder, "a", use_snapshots=False, helper=False).to_json()
+    stats = ReplayStats()
+    assert replay_run(recorder, "a", helper=True, stats=stats).to_json() == expected
+    assert stats.snapshot_position == positions[-1]
+    # Damage the two newest: the replay passes over them and reads from the one before.
+    for position in positions[-2:]:
+        recorder.conn.execute("UPDATE snapshots SET content_hash = 'x' WHERE run = 'a' AND position = ?",
+                              (position,))
+    reports: list[str] = []
+    stats = ReplayStats()
+    assert replay_run(recorder, "a", upto=upto, helper=True, stats=stats, report=reports.append).to_json() == expected
+    assert stats.snapshot_position == positions[-3] and len(reports) == 2
+
+
+def test_snapshots_written_with_the_helper_are_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = random_runs(tmp_path / "write.db", 9, runs=("a", "b"), transitions=300)
+    recorder.append([LlmExchanged("e", 0, "m")], "a", None)  # not folded, but counted in `every`
+    inline = write_snapshots(recorder, "a", every=70)
+    rows = sqlite3.connect(tmp_path / "write.db").execute(
+        "SELECT position, content_hash FROM snapshots ORDER BY position").fetchall()
+    snapshots.drop(recorder, "a")
+    monkeypatch.setattr(projection, "HELPER_FROM", 1)
+    started = []
+    read_events = reader_process.read_events
+    monkeypatch.setattr(reader_process, "read_events", lambda *a, **k: started.append(a) or read_events(*a, **k))
+    assert write_snapshots(recorder, "a", every=70) == inline
+    assert len(started) == 1
+    assert sqlite3.connect(tmp_path / "write.db").execute(
+        "SELECT position, content_hash FROM snapshots ORDER BY position").fetchall() == rows
