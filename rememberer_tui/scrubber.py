@@ -21,14 +21,15 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from functools import partial
 from typing import NamedTuple
 
 import attrs
 
 from replay import snapshots
-from replay.fold import FOLD_VERSION, FOLDED_TYPES, FoldState, fold_counting, fold_events, initial_state
-from replay.projection import load_snapshot, run_config, run_similarity, snapshot_key
+from replay.fold import FOLD_VERSION, FoldState, fold_counting, fold_events, initial_state
+from replay.projection import fold_input, helper_helps, load_snapshot, run_config, run_similarity, snapshot_key
 from replay.similarity import Similarity
 from replay.state import Record, StateKey
 from store.events import Event, RLConfig
@@ -295,6 +296,11 @@ class Scrubber:
         journal.start(state.records)
         return state
 
+    def _events(self, recorder: SQLiteRecorder, after: int, upto: int) -> closing[Iterator[tuple[int, Event]]]:
+        """The run's events to fold in (after, upto]: a long stretch is read by a helper
+        process, which stops when the block ends, however it ends."""
+        return closing(fold_input(recorder, self.run, after, upto, helper_helps(recorder, self.run, after, upto)))
+
     def _restart(self, recorder: SQLiteRecorder, target: int,
                  beyond: int | None = None) -> tuple[int | None, int]:
         """Start again from the newest usable snapshot at or before `target` (the run's
@@ -307,8 +313,8 @@ class Scrubber:
             return None, 0
         state = self._load(found, self._similarity)
         start = state.position
-        state, folded = fold_counting(recorder.read_events(
-            start, run=self.run, upto=max(start, target - 1), types=FOLDED_TYPES), state)
+        with self._events(recorder, start, max(start, target - 1)) as events:
+            state, folded = fold_counting(events, state)
         self._journal = _Journal()
         self._state = self._journaled(state, self._journal)
         self.base = self.frontier = max(start, target - 1)
@@ -316,8 +322,8 @@ class Scrubber:
 
     def _fold_to(self, recorder: SQLiteRecorder, target: int) -> int:
         state, journal = self._state, self._journal
-        events = recorder.read_events(state.position, run=self.run, upto=target, types=FOLDED_TYPES)
-        state, folded = fold_counting(_marked(events, journal), state)
+        with self._events(recorder, state.position, target) as events:
+            state, folded = fold_counting(_marked(events, journal), state)
         # The run's events may stop before `target`: the state is still that of `target`.
         self.frontier = max(state.position, target)
         if len(journal.changes) > self.max_changes:
@@ -338,8 +344,8 @@ class Scrubber:
         similarity = run_similarity(recorder, self.run, self.config)
         state = self._journaled(self._load(self._snapshot(recorder, base - 1, similarity), similarity), older)
         start = state.position
-        fold_events(_marked(recorder.read_events(state.position, run=self.run, upto=base,
-                                                 types=FOLDED_TYPES), older), state)
+        with self._events(recorder, start, base) as events:
+            fold_events(_marked(events, older), state)
         with self.lock:
             if self.base != base:
                 return False

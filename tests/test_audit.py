@@ -30,11 +30,12 @@ from rememberer_tui.audit import (
 from rememberer_tui.cli import cli
 from rememberer_tui.export import default_name, write_rows
 from rememberer_tui.scrubber import Scrubber, table_rows
-from replay import snapshots
+from replay import projection, snapshots
 from replay.fold import qtable_rows, trail_for
 from replay.metrics import epoch_table
 from replay.projection import replay_run
 from replay.trail import Eviction, Pruning, TrailEntry, replay_trail
+from store import reader_process
 from store.events import EpisodeEnded, EpisodeStarted, RLConfig
 from store.recorder import SQLiteRecorder
 from tests.audit_fixtures import AGENT_RUN, SYNTHETIC_RUN, agent_db, synthetic_db
@@ -89,6 +90,20 @@ def test_scrubbing_anywhere_gives_the_replayed_table(walk, moves, max_changes, r
             else:
                 previous[key] = view
         assert previous == {r.key: r for r in memory.records}
+
+
+def test_scrubbing_with_a_helper_reading_the_log_gives_the_same_tables(walk, monkeypatch) -> None:
+    """Long stretches are read by a helper process (here every stretch is long)."""
+    monkeypatch.setattr(projection, "HELPER_FROM", 1)
+    started = []
+    read_events = reader_process.read_events
+    monkeypatch.setattr(reader_process, "read_events", lambda *a, **k: started.append(a) or read_events(*a, **k))
+    scrubber = Scrubber(SYNTHETIC_RUN, max_changes=60)
+    for target in (330, 7, 481, 129, 250):
+        assert table_rows(scrubber.move(walk, target).records) == expected_rows(walk, SYNTHETIC_RUN, target)
+        assert scrubber.extend_back(walk) in (True, False)
+        assert table_rows(scrubber.move(walk, target - 1).records) == expected_rows(walk, SYNTHETIC_RUN, target - 1)
+    assert len(started) >= 5
 
 
 def test_stepping_back_undoes_the_journal_without_folding(walk) -> None:

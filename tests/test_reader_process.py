@@ -7,6 +7,9 @@ import gc
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,21 +93,40 @@ def long_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def reader_children() -> list[int]:
-    """Processes this one started that run store.reader_process (from /proc)."""
-    found = []
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state first), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def parent_of(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
+
+
+def alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"  # an exited orphan may wait for init as a zombie
+
+
+def all_reader_processes() -> dict[int, bytes]:
+    """Every process running store.reader_process: pid -> its command line."""
+    found = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
         try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
         except OSError:
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"store.reader_process" in cmdline:
-            found.append(int(entry.name))
+        if b"store.reader_process" in cmdline:
+            found[int(entry.name)] = cmdline
     return found
+
+
+def reader_children() -> list[int]:
+    """Processes this one started that run store.reader_process (from /proc)."""
+    return [pid for pid in all_reader_processes() if parent_of(pid) == os.getpid()]
 
 
 def test_closing_or_dropping_the_iterator_stops_the_child(long_run: Path) -> None:
@@ -114,12 +136,12 @@ def test_closing_or_dropping_the_iterator_stops_the_child(long_run: Path) -> Non
         next(events)
         (child,) = reader_children()
         events.close()
-        assert not Path(f"/proc/{child}").exists()  # killed and reaped
+        assert _stat(child) is None  # killed and reaped
         events = reader_process.read_events(recorder, 0, upto=upto, run="long")
         (child,) = reader_children()
         del events
         gc.collect()
-        assert not Path(f"/proc/{child}").exists()
+        assert _stat(child) is None
 
 
 def test_a_killed_reader_is_a_one_line_error_not_a_hang(long_run: Path) -> None:
@@ -190,3 +212,47 @@ def test_snapshots_written_with_the_helper_are_the_same(tmp_path: Path, monkeypa
     assert len(started) == 1
     assert sqlite3.connect(tmp_path / "write.db").execute(
         "SELECT position, content_hash FROM snapshots ORDER BY position").fetchall() == rows
+
+
+def test_the_child_ends_when_its_reader_is_killed(long_run: Path) -> None:
+    """A real `kill -9` of the reading process: the child, blocked on the full pipe, gets
+    EPIPE and ends instead of lingering."""
+    script = (
+        "import sys, time\n"
+        "from store import reader_process\n"
+        "from store.recorder import SQLiteRecorder\n"
+        f"recorder = SQLiteRecorder({str(long_run)!r}, create=False)\n"
+        "events = reader_process.read_events(recorder, 0, upto=recorder.max_position(), run='long')\n"
+        "next(events)\n"
+        "print('reading', flush=True)\n"
+        "time.sleep(60)\n")
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert reader.stdout.readline() == "reading\n"
+        (child,) = [pid for pid in all_reader_processes() if parent_of(pid) == reader.pid]
+        reader.kill()
+        reader.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and alive(child):
+            time.sleep(0.05)
+        assert not alive(child)
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def test_ctrl_c_during_snapshot_writing_leaves_no_reader_behind(long_run: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.db"
+    db.write_bytes(long_run.read_bytes())
+    command = [str(Path(sys.executable).parent / "rememberer"), "snapshot", "--db", str(db), "--every", "2000"]
+    writer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with SQLiteRecorder(db, create=False) as recorder:
+        while writer.poll() is None and not snapshots.listing(recorder):
+            time.sleep(0.01)
+        readers = [pid for pid in all_reader_processes() if parent_of(pid) == writer.pid]
+        writer.send_signal(signal.SIGINT)
+        _, err = writer.communicate(timeout=60)
+    assert writer.returncode == 130 and err.startswith("interrupted: "), err
+    assert len(readers) == 1 and not alive(readers[0])
+    assert not [pid for pid, cmdline in all_reader_processes().items() if str(db).encode() in cmdline]
