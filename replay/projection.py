@@ -81,11 +81,11 @@ def run_length(recorder: SQLiteRecorder, run: str, after: int = 0, upto: int | N
         (run, after, upto if upto is not None else 2**63 - 1)).fetchone()[0]
 
 
-def helper_helps(recorder: SQLiteRecorder, run: str, after: int, upto: int | None) -> bool:
+def helper_helps(recorder: SQLiteRecorder, run: str, after: int, upto: int) -> bool:
     """Whether to read the run's events in (after, upto] in a helper process: at least
     `HELPER_FROM` of them, and a helper can help (`reader_process.usable`)."""
-    return ((upto is None or upto - after >= HELPER_FROM)
-            and run_length(recorder, run, after, upto) >= HELPER_FROM and reader_process.usable(recorder))
+    return (upto - after >= HELPER_FROM and run_length(recorder, run, after, upto) >= HELPER_FROM
+            and reader_process.usable(recorder))
 
 
 def fold_input(recorder: SQLiteRecorder, run: str, after: int, upto: int,
