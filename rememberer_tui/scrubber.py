@@ -299,7 +299,7 @@ class Scrubber:
     def _events(self, recorder: SQLiteRecorder, after: int, upto: int) -> closing[Iterator[tuple[int, Event]]]:
         """The run's events to fold in (after, upto]: a long stretch is read by a helper
         process, which stops when the block ends, however it ends."""
-        return closing(fold_input(recorder, self.run, after, upto, helper_helps(recorder, self.run, after, upto)))
+        return closing(fold_input(recorder, self.run, after, upto, helper_helps(recorder, self.run, after, upto))[0])
 
     def _restart(self, recorder: SQLiteRecorder, target: int,
                  beyond: int | None = None) -> tuple[int | None, int]:

@@ -89,12 +89,24 @@ def helper_helps(recorder: SQLiteRecorder, run: str, after: int, upto: int) -> b
 
 
 def fold_input(recorder: SQLiteRecorder, run: str, after: int, upto: int,
-               helper: bool) -> Iterator[tuple[int, Event]]:
-    """The run's events the fold needs, positions (after, upto], read here or by a helper
-    process."""
-    if helper:
-        return reader_process.read_events(recorder, after, upto=upto, run=run, types=FOLDED_TYPES)
-    return recorder.read_events(after, run=run, upto=upto, types=FOLDED_TYPES)
+               helper: bool) -> tuple[Iterator[tuple[int, Event]], bool]:
+    """The run's events the fold needs, positions (after, upto], read by a helper process
+    or, without one or when the system refuses to start one (only slower), here; and
+    whether a helper reads them."""
+    events = _helper(recorder, run, after, upto, FOLDED_TYPES) if helper else None
+    if events is not None:
+        return events, True
+    return recorder.read_events(after, run=run, upto=upto, types=FOLDED_TYPES), False
+
+
+def _helper(recorder: SQLiteRecorder, run: str, after: int, upto: int,
+            types: frozenset[str] | None) -> Iterator[tuple[int, Event]] | None:
+    """A helper process reading the run's events in (after, upto], None if the system
+    refuses to start one."""
+    try:
+        return reader_process.read_events(recorder, after, upto=upto, run=run, types=types)
+    except OSError:
+        return None
 
 
 def check_position(recorder: SQLiteRecorder, upto: int | None) -> None:
@@ -181,8 +193,8 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
     # Where the fold will start; a helper process starts reading from there at once, while
     # the snapshot loads (found below, never later than this).
     start = snapshots.latest_position(recorder, run, key, upto) if snapshot else 0
-    stats.helper = helper = helper if helper is not None else helper_helps(recorder, run, start, upto)
-    events = fold_input(recorder, run, start, upto, helper)
+    helper = helper if helper is not None else helper_helps(recorder, run, start, upto)
+    events, stats.helper = fold_input(recorder, run, start, upto, helper)
     try:
         state = load_snapshot(recorder, run, key, upto, config, similarity, report) if snapshot else None
         if state is not None:
@@ -191,7 +203,7 @@ def replay_run(recorder: SQLiteRecorder, run: str, *, upto: int | None = None,
             state = initial_state(config, similarity=similarity, trail=trail)
         if state.position != start:  # a damaged snapshot was passed over: read from where the fold starts
             events.close()
-            events = fold_input(recorder, run, state.position, upto, helper)
+            events, stats.helper = fold_input(recorder, run, state.position, upto, helper)
         with _collector_paused(config):
             if progress is None:  # in one go: islice's stretches cost about 2% of a long replay
                 state, folded = fold_counting(events, state)
@@ -259,8 +271,7 @@ def write_snapshots(recorder: SQLiteRecorder, run: str, *, every: int = DEFAULT_
     # stretch, each read to its end before the save (hence `limit`): a read left open pins
     # this connection to the log as it was, and a save made then fails as soon as a live
     # session has appended since (SQLITE_BUSY_SNAPSHOT).
-    whole = (reader_process.read_events(recorder, 0, upto=upto, run=run)
-             if helper_helps(recorder, run, 0, upto) else None)
+    whole = _helper(recorder, run, 0, upto, None) if helper_helps(recorder, run, 0, upto) else None
     saved: list[int] = []
     done = 0
     try:

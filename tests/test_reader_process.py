@@ -256,3 +256,16 @@ def test_ctrl_c_during_snapshot_writing_leaves_no_reader_behind(long_run: Path, 
     assert writer.returncode == 130 and err.startswith("interrupted: "), err
     assert len(readers) == 1 and not alive(readers[0])
     assert not [pid for pid, cmdline in all_reader_processes().items() if str(db).encode() in cmdline]
+
+
+def test_when_no_helper_can_start_the_replay_reads_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = random_runs(tmp_path / "alone.db", 10, transitions=200)
+    expected = replay_run(recorder, "a", helper=False).to_json()
+    saved = write_snapshots(recorder, "a", every=100)
+    snapshots.drop(recorder, "a")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    stats = ReplayStats()
+    assert replay_run(recorder, "a", helper=True, stats=stats).to_json() == expected
+    assert not stats.helper
+    monkeypatch.setattr(projection, "HELPER_FROM", 1)
+    assert write_snapshots(recorder, "a", every=100) == saved and len(saved) > 2
