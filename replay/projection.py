@@ -29,8 +29,9 @@ DEFAULT_SNAPSHOT_EVERY = 25_000
 # How often a replay with a progress callback reports (a few times a second).
 PROGRESS_EVERY = 20_000
 # A replay with at least this many events of the run to fold reads them in a helper
-# process while it folds (store/reader_process.py): about 1.6x as fast on two processors.
-# Below it, starting the process (about 0.1 s) would cost more than it saves.
+# process while it folds (store/reader_process.py): 1.3-1.5x as fast with a second processor
+# free (docs/BENCHMARKS.md). Below it, starting the process (about 0.1 s) would cost more
+# than it saves.
 HELPER_FROM = 20_000
 
 
