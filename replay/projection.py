@@ -156,7 +156,7 @@ def run_similarity(recorder: SQLiteRecorder, run: str, config: RLConfig) -> RunS
     from replay.matchers.config import MatcherConfig
     from replay.retrieval import ItemSimilarity
 
-    path, timeout = recorder.path, recorder.busy_timeout
+    path, timeout = recorder.file, recorder.busy_timeout
     db: Database | None = None
 
     def embedder(model: str) -> Embedder:

@@ -52,8 +52,7 @@ _VALUES = [itemgetter(*names) for names in _NAMES]
 def usable(recorder: SQLiteRecorder) -> bool:
     """Whether a helper process can help: a database file, an interpreter to start, and
     more than one processor for the two processes to run on."""
-    path = recorder.path
-    if str(path) in ("", ":memory:") or not path.is_file() or not sys.executable:
+    if not recorder.file.is_file() or not sys.executable:
         return False
     try:
         processors = len(os.sched_getaffinity(0))
@@ -71,7 +70,7 @@ def read_events(recorder: SQLiteRecorder, after: int, *, upto: int, run: str | N
     from store.recorder import _SELECT_EVENTS, _ranged  # not in the child: it needs no sqlite-utils
 
     sql, params = _ranged(_SELECT_EVENTS, after, upto, run, types, None)
-    spec = json.dumps({"path": str(recorder.path.resolve()), "sql": sql, "params": params,
+    spec = json.dumps({"path": str(recorder.file), "sql": sql, "params": params,
                        "timeout": recorder.busy_timeout})
     root = str(Path(__file__).resolve().parent.parent)  # where `store` is importable from
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}

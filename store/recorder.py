@@ -157,7 +157,10 @@ class SQLiteRecorder:
         clock: Callable[[], str] = utc_now,
         create: bool = True,
     ):
-        self.path = Path(path)
+        self.path = Path(path)  # as given, for messages
+        # What other connections open (a helper process, the embeddings' reader): a later
+        # change of the working directory must not make a relative path name another file.
+        self.file = self.path.absolute()
         # NORMAL by default (see README: a power loss may lose the last commits, never
         # corrupt); REMEMBERER_SYNCHRONOUS=FULL makes every commit survive power loss.
         synchronous = (synchronous or os.environ.get("REMEMBERER_SYNCHRONOUS", "NORMAL")).upper()

@@ -269,3 +269,18 @@ def test_when_no_helper_can_start_the_replay_reads_here(tmp_path: Path, monkeypa
     assert not stats.helper
     monkeypatch.setattr(projection, "HELPER_FROM", 1)
     assert write_snapshots(recorder, "a", every=100) == saved and len(saved) > 2
+
+
+def test_a_relative_path_names_the_same_file_after_a_change_of_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, seed in (("here", 11), ("there", 12)):
+        (tmp_path / name).mkdir()
+        random_runs(tmp_path / name / "log.db", seed, transitions=100).close()
+    monkeypatch.chdir(tmp_path / "here")
+    recorder = SQLiteRecorder("log.db", create=False)
+    expected = replay_run(recorder, "a", helper=False).to_json()
+    monkeypatch.chdir(tmp_path / "there")  # holds another log.db
+    assert replay_run(recorder, "a", helper=True).to_json() == expected
+    monkeypatch.chdir(tmp_path)  # holds none
+    assert replay_run(recorder, "a", helper=True).to_json() == expected
+    recorder.close()
