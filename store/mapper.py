@@ -158,6 +158,8 @@ def _payload(event_type: str, payload_json: str) -> dict:
         raise EventValidationError(f"{event_type} payload is not valid JSON (no value)") from None
     except ValueError as exc:
         raise EventValidationError(f"{event_type} payload is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise EventValidationError(f"{event_type} payload nests too deeply to be read") from None
     if end != len(payload_json):
         raise EventValidationError(f"{event_type} payload is not valid JSON (extra data at {end})")
     if not isinstance(payload, dict):
@@ -191,7 +193,7 @@ def hot_row(event_type: str, schema_version: int, payload_json: str,
         return None
     try:
         payload, end = _scan(payload_json, 0)
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):
         return None
     try:
         if end != len(payload_json) or type(payload) is not dict or not check(payload):

@@ -37,8 +37,11 @@ from store.mapper import _PAYLOAD_FIELDS, HOT_TYPES, from_row_fields, hot_event,
 if TYPE_CHECKING:
     from store.recorder import SQLiteRecorder
 
-# Events per frame: about 0.7 MB of marshal data, and the parent's first wait is short.
+# A frame ends after 2,000 events (about 0.7 MB of marshal data: the parent's first wait
+# is short) or once its rows hold 4 MB (runs with big rows, pools or LLM exchanges, keep
+# both processes' memory bounded).
 FRAME_EVENTS = 2000
+FRAME_BYTES = 4 << 20
 _LENGTH = struct.Struct("<Q")
 _END = _LENGTH.pack(0)
 _CODES = {cls: code for code, cls in enumerate(HOT_TYPES)}
@@ -74,7 +77,9 @@ def read_events(recorder: SQLiteRecorder, after: int, *, upto: int, run: str | N
                        "timeout": recorder.busy_timeout})
     root = str(Path(__file__).resolve().parent.parent)  # where `store` is importable from
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
-    child = subprocess.Popen([sys.executable, "-m", "store.reader_process", spec], stdin=subprocess.DEVNULL,
+    # -P: the working directory is not put on the path, so no module there can stand in
+    # for ours (or for the standard library's).
+    child = subprocess.Popen([sys.executable, "-P", "-m", "store.reader_process", spec], stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     events = _events(child)
     next(events)  # into the try: from now on, closing the iterator stops the child
@@ -144,25 +149,35 @@ def _failed(child: subprocess.Popen) -> None:
 
 
 def _serve(spec: dict, out) -> None:
-    uri = "file:" + quote(spec["path"]) + "?mode=ro"
+    uri = "file:" + quote(os.fsencode(spec["path"])) + "?mode=ro"  # any file name, even one not in UTF-8
     conn = sqlite3.connect(uri, uri=True, timeout=spec["timeout"], isolation_level=None)
-    rows = conn.execute(spec["sql"], spec["params"])
     dumps, pack = marshal.dumps, _LENGTH.pack
-    while batch := rows.fetchmany(FRAME_EVENTS):
-        frame = []
-        for position, type_, schema_version, payload, event_id in batch:
+    frame: list[tuple] = []
+    held = 0
+    for position, type_, schema_version, payload, event_id in conn.execute(spec["sql"], spec["params"]):
+        try:
             hot = hot_row(type_, schema_version, payload, event_id)
-            if hot is None:
-                frame.append((position, -1, (type_, schema_version, payload, event_id)))
-            else:
-                code = _CODES[hot[0]]
-                frame.append((position, code, _VALUES[code](hot[1])))
-        data = dumps(frame)
-        out.write(pack(len(data)))
-        out.write(data)
+        except Exception:  # noqa: BLE001 - the parent decodes the row and says what is wrong
+            hot = None
+        if hot is None:
+            frame.append((position, -1, (type_, schema_version, payload, event_id)))
+        else:
+            code = _CODES[hot[0]]
+            frame.append((position, code, _VALUES[code](hot[1])))
+        held += len(payload)
+        if len(frame) == FRAME_EVENTS or held >= FRAME_BYTES:
+            _send(out, dumps(frame), pack)
+            frame, held = [], 0
+    if frame:
+        _send(out, dumps(frame), pack)
     out.write(_END)
     out.flush()
     conn.close()
+
+
+def _send(out, data: bytes, pack) -> None:
+    out.write(pack(len(data)))
+    out.write(data)
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,8 @@ its errors word for word, a replay byte for byte, and a child that never outlive
 from __future__ import annotations
 
 import gc
+import io
+import marshal
 import os
 import signal
 import sqlite3
@@ -68,9 +70,13 @@ def test_the_helper_reads_every_kind_of_row_as_this_process_does(tmp_path: Path)
         assert [(p, type(e), e, repr(e)) for p, e in there] == [(p, type(e), e, repr(e)) for p, e in here]
 
 
-def test_a_damaged_row_fails_in_the_helper_with_the_same_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("payload, says", [
+    ('{"episode": "e", "step": ', "not valid JSON"),
+    ("[" * 100_000, "nests too deeply to be read"),
+], ids=["cut short", "nested too deep"])
+def test_a_damaged_row_fails_in_the_helper_with_the_same_error(tmp_path: Path, payload: str, says: str) -> None:
     recorder = random_runs(tmp_path / "damaged.db", 6, transitions=40)
-    bad = insert_raw(recorder, "a", "TransitionRecorded", 2, '{"episode": "e", "step": ')
+    bad = insert_raw(recorder, "a", "TransitionRecorded", 2, payload)
     upto = recorder.max_position()
     with pytest.raises(EventValidationError) as here:
         list(recorder.read_events(0, run="a", upto=upto))
@@ -79,8 +85,52 @@ def test_a_damaged_row_fails_in_the_helper_with_the_same_error(tmp_path: Path) -
     with pytest.raises(EventValidationError) as there:
         for position, _event in events:
             read.append(position)
-    assert str(there.value) == str(here.value) and "not valid JSON" in str(here.value)
-    assert read[-1] < bad and len(read) > 30  # everything before the damaged row arrived
+    assert str(there.value) == str(here.value) and says in str(here.value)
+    assert read[-1] == bad - 1 and len(read) > 30  # everything before the damaged row arrived
+
+
+def test_frames_are_bounded_by_size_as_well_as_by_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big rows (long LLM exchanges, pools) make smaller frames, so neither process holds
+    thousands of them at once."""
+    recorder = random_runs(tmp_path / "big.db", 13, transitions=30)
+    for n in range(6):
+        recorder.append([LlmExchanged("e", n, "m", response="x" * 300_000)], "a", None)
+    upto = recorder.max_position()
+    from store.recorder import _SELECT_EVENTS, _ranged
+    sql, params = _ranged(_SELECT_EVENTS, 0, upto, "a", None, None)
+    monkeypatch.setattr(reader_process, "FRAME_BYTES", 500_000)
+    out = io.BytesIO()
+    reader_process._serve({"path": str(recorder.file), "sql": sql, "params": params, "timeout": 5}, out)
+    data, frames = out.getvalue(), []
+    while (size := int.from_bytes(data[:8], "little")):
+        frames.append(marshal.loads(data[8:8 + size]))
+        data = data[8 + size:]
+    assert data == bytes(8)  # the end marker, and nothing after it
+    # A frame closes once its rows hold 500,000 bytes: two of the big rows each.
+    assert [sum(c < 0 and len(v[2]) > 300_000 for _, c, v in frame) for frame in frames] == [2, 2, 2]
+    assert [p for frame in frames for p, _, _ in frame] == [p for p, _ in recorder.read_events(0, run="a", upto=upto)]
+
+
+def test_no_module_in_the_working_directory_stands_in_for_the_helpers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = random_runs(tmp_path / "log.db", 14, transitions=100)
+    expected = replay_run(recorder, "a", helper=False).to_json()
+    planted = tmp_path / "planted"
+    (planted / "json").mkdir(parents=True)
+    (planted / "json" / "__init__.py").write_text(f"open({str(planted / 'RAN')!r}, 'w').close()\nraise SystemExit('evil')\n")
+    (planted / "store.py").write_text("raise SystemExit('not ours')\n")
+    monkeypatch.chdir(planted)
+    stats = ReplayStats()
+    assert replay_run(recorder, "a", helper=True, stats=stats).to_json() == expected and stats.helper
+    assert not (planted / "RAN").exists()
+
+
+def test_a_file_name_not_in_utf8_is_read_too(tmp_path: Path) -> None:
+    path = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9 \xff.db"))
+    recorder = random_runs(path, 15, transitions=100)
+    stats = ReplayStats()
+    assert (replay_run(recorder, "a", helper=True, stats=stats).to_json()
+            == replay_run(recorder, "a", helper=False).to_json()) and stats.helper
 
 
 @pytest.fixture(scope="module")
