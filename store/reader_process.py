@@ -151,7 +151,6 @@ def _failed(child: subprocess.Popen) -> None:
 def _serve(spec: dict, out) -> None:
     uri = "file:" + quote(os.fsencode(spec["path"])) + "?mode=ro"  # any file name, even one not in UTF-8
     conn = sqlite3.connect(uri, uri=True, timeout=spec["timeout"], isolation_level=None)
-    dumps, pack = marshal.dumps, _LENGTH.pack
     frame: list[tuple] = []
     held = 0
     for position, type_, schema_version, payload, event_id in conn.execute(spec["sql"], spec["params"]):
@@ -166,17 +165,18 @@ def _serve(spec: dict, out) -> None:
             frame.append((position, code, _VALUES[code](hot[1])))
         held += len(payload)
         if len(frame) == FRAME_EVENTS or held >= FRAME_BYTES:
-            _send(out, dumps(frame), pack)
+            _send(out, frame)
             frame, held = [], 0
     if frame:
-        _send(out, dumps(frame), pack)
+        _send(out, frame)
     out.write(_END)
     out.flush()
     conn.close()
 
 
-def _send(out, data: bytes, pack) -> None:
-    out.write(pack(len(data)))
+def _send(out, frame: list[tuple]) -> None:
+    data = marshal.dumps(frame)
+    out.write(_LENGTH.pack(len(data)))
     out.write(data)
 
 
